@@ -1,0 +1,294 @@
+// Package config loads hostkit configuration: /etc/hostkit/NAME.conf plus the drop-ins in
+// /etc/hostkit/NAME.conf.d/*.conf, in systemd's INI syntax (see hostkit.conf(5)).
+//
+// Every service declares the keys it knows as Options; Load parses the main file and then
+// each drop-in in lexical order, so a later assignment overrides an earlier one. An unknown
+// section or key, a malformed line or a bad value is an error naming file and line.
+package config
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Dir is where hostkit's configuration lives.
+const Dir = "/etc/hostkit"
+
+// Path returns the main configuration file of service name, e.g. /etc/hostkit/hwd.conf.
+func Path(name string) string { return filepath.Join(Dir, name+".conf") }
+
+// Option is one key a service understands. Set parses a value and stores it; its error
+// is reported with the file and line the value came from.
+type Option struct {
+	Section string
+	Key     string
+	Set     func(value string) error
+}
+
+// Error is a problem at a place in a configuration file.
+type Error struct {
+	File string
+	Line int
+	Err  error
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%s:%d: %v", e.File, e.Line, e.Err) }
+func (e *Error) Unwrap() error { return e.Err }
+
+// Assignment is one "Key=Value" line as read from a file.
+type Assignment struct {
+	File    string
+	Line    int
+	Section string
+	Key     string
+	Value   string
+}
+
+// Load reads path and then path+".d/*.conf" in lexical order and applies every assignment
+// to opts. A missing main file or drop-in directory is not an error: the defaults apply.
+// Parsing stops at the first error, which names file and line.
+func Load(path string, opts []Option) error {
+	files := []string{path}
+	dropins, err := filepath.Glob(filepath.Join(path+".d", "*.conf"))
+	if err != nil {
+		return fmt.Errorf("%s.d: %w", path, err)
+	}
+	sort.Strings(dropins)
+	files = append(files, dropins...)
+
+	byName := map[string]Option{}
+	for _, o := range opts {
+		byName[o.Section+"\x00"+o.Key] = o
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if errors.Is(err, fs.ErrNotExist) && f == path {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("reading configuration: %w", err)
+		}
+		assignments, err := Parse(f, data)
+		if err != nil {
+			return err
+		}
+		for _, a := range assignments {
+			o, ok := byName[a.Section+"\x00"+a.Key]
+			if !ok {
+				return &Error{a.File, a.Line, unknownKey(a, opts)}
+			}
+			if err := o.Set(a.Value); err != nil {
+				return &Error{a.File, a.Line, fmt.Errorf("[%s] %s=%s: %w", a.Section, a.Key, a.Value, err)}
+			}
+		}
+	}
+	return nil
+}
+
+func unknownKey(a Assignment, opts []Option) error {
+	var keys []string
+	sectionKnown := false
+	for _, o := range opts {
+		if o.Section == a.Section {
+			sectionKnown = true
+			keys = append(keys, o.Key+"=")
+		}
+	}
+	if !sectionKnown {
+		var sections []string
+		seen := map[string]bool{}
+		for _, o := range opts {
+			if !seen[o.Section] {
+				seen[o.Section] = true
+				sections = append(sections, "["+o.Section+"]")
+			}
+		}
+		return fmt.Errorf("unknown section [%s] (known: %s)", a.Section, strings.Join(sections, " "))
+	}
+	return fmt.Errorf("unknown key %s= in [%s] (known: %s)", a.Key, a.Section, strings.Join(keys, " "))
+}
+
+// Parse splits data, the contents of file, into assignments. It accepts systemd's INI
+// syntax: [Section] headers, Key=Value lines, comments starting with # or ;, blank lines,
+// and a trailing backslash continuing a value on the next line. Whitespace around keys
+// and values is trimmed; a value may be empty.
+func Parse(file string, data []byte) ([]Assignment, error) {
+	var (
+		out     []Assignment
+		section string
+		pending *Assignment // a value continued with a trailing backslash
+	)
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 4096), 1<<20)
+	line := 0
+	for sc.Scan() {
+		line++
+		text := sc.Text()
+		if pending != nil {
+			trimmed := strings.TrimSpace(text)
+			if strings.HasPrefix(trimmed, "#") || strings.HasPrefix(trimmed, ";") {
+				continue // systemd ignores comments inside a continued value
+			}
+			more := strings.HasSuffix(trimmed, "\\")
+			pending.Value += " " + strings.TrimSpace(strings.TrimSuffix(trimmed, "\\"))
+			if !more {
+				pending.Value = strings.TrimSpace(pending.Value)
+				out = append(out, *pending)
+				pending = nil
+			}
+			continue
+		}
+		trimmed := strings.TrimSpace(text)
+		switch {
+		case trimmed == "" || trimmed[0] == '#' || trimmed[0] == ';':
+			continue
+		case trimmed[0] == '[':
+			if !strings.HasSuffix(trimmed, "]") || len(trimmed) < 3 {
+				return nil, &Error{file, line, fmt.Errorf("malformed section header %q", trimmed)}
+			}
+			section = trimmed[1 : len(trimmed)-1]
+			continue
+		}
+		key, value, ok := strings.Cut(trimmed, "=")
+		if !ok {
+			return nil, &Error{file, line, fmt.Errorf("expected Key=Value or [Section], got %q", trimmed)}
+		}
+		key = strings.TrimSpace(key)
+		if key == "" || strings.ContainsAny(key, " \t") {
+			return nil, &Error{file, line, fmt.Errorf("malformed key %q", key)}
+		}
+		if section == "" {
+			return nil, &Error{file, line, fmt.Errorf("%s= outside of any [Section]", key)}
+		}
+		a := Assignment{File: file, Line: line, Section: section, Key: key, Value: strings.TrimSpace(value)}
+		if strings.HasSuffix(a.Value, "\\") {
+			a.Value = strings.TrimSpace(strings.TrimSuffix(a.Value, "\\"))
+			pending = &a
+			continue
+		}
+		out = append(out, a)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, &Error{file, line + 1, err}
+	}
+	if pending != nil {
+		out = append(out, *pending) // a backslash on the last line continues into nothing
+	}
+	return out, nil
+}
+
+// String returns a setter storing the value as is.
+func String(dst *string) func(string) error {
+	return func(v string) error { *dst = v; return nil }
+}
+
+// AbsPath returns a setter accepting an absolute path, or empty for "unset".
+func AbsPath(dst *string) func(string) error {
+	return func(v string) error {
+		if v != "" && !filepath.IsAbs(v) {
+			return fmt.Errorf("not an absolute path")
+		}
+		*dst = v
+		return nil
+	}
+}
+
+// Bool returns a setter accepting systemd's booleans (1/yes/true/on, 0/no/false/off).
+func Bool(dst *bool) func(string) error {
+	return func(v string) error {
+		switch strings.ToLower(v) {
+		case "1", "yes", "y", "true", "t", "on":
+			*dst = true
+		case "0", "no", "n", "false", "f", "off":
+			*dst = false
+		default:
+			return fmt.Errorf("not a boolean (use yes or no)")
+		}
+		return nil
+	}
+}
+
+// Duration returns a setter accepting a systemd time span ("30", "30s", "5min", "1h 30min",
+// "500ms"; a bare number is seconds). "infinity" stores 0, as does "0": the caller reads 0
+// as "never".
+func Duration(dst *time.Duration) func(string) error {
+	return func(v string) error {
+		d, err := ParseTimespan(v)
+		if err != nil {
+			return err
+		}
+		*dst = d
+		return nil
+	}
+}
+
+var timespanUnits = map[string]time.Duration{
+	"us": time.Microsecond, "usec": time.Microsecond,
+	"ms": time.Millisecond, "msec": time.Millisecond,
+	"s": time.Second, "sec": time.Second, "second": time.Second, "seconds": time.Second,
+	"m": time.Minute, "min": time.Minute, "minute": time.Minute, "minutes": time.Minute,
+	"h": time.Hour, "hr": time.Hour, "hour": time.Hour, "hours": time.Hour,
+	"d": 24 * time.Hour, "day": 24 * time.Hour, "days": 24 * time.Hour,
+}
+
+// ParseTimespan parses a systemd time span as Duration does.
+func ParseTimespan(v string) (time.Duration, error) {
+	s := strings.TrimSpace(v)
+	if s == "infinity" {
+		return 0, nil
+	}
+	if s == "" {
+		return 0, fmt.Errorf("empty time span")
+	}
+	var total time.Duration
+	for s != "" {
+		i := 0
+		for i < len(s) && (s[i] >= '0' && s[i] <= '9' || s[i] == '.') {
+			i++
+		}
+		if i == 0 {
+			return 0, fmt.Errorf("bad time span %q (use e.g. 30s, 5min)", v)
+		}
+		n, err := strconv.ParseFloat(s[:i], 64)
+		if err != nil {
+			return 0, fmt.Errorf("bad time span %q: %w", v, err)
+		}
+		s = strings.TrimLeft(s[i:], " ")
+		j := 0
+		for j < len(s) && s[j] >= 'a' && s[j] <= 'z' {
+			j++
+		}
+		unit := time.Second
+		if j > 0 {
+			u, ok := timespanUnits[s[:j]]
+			if !ok {
+				return 0, fmt.Errorf("bad time span %q: unknown unit %q", v, s[:j])
+			}
+			unit = u
+		}
+		if n*float64(unit) > float64(1<<62) {
+			return 0, fmt.Errorf("time span %q too large", v)
+		}
+		total += time.Duration(n * float64(unit))
+		s = strings.TrimLeft(s[j:], " ")
+	}
+	return total, nil
+}
+
+// DefaultIdleTimeout is how long a daemon waits without a call before it exits.
+const DefaultIdleTimeout = 30 * time.Second
+
+// DaemonOptions are the keys of the [Daemon] section every hostkit daemon understands:
+// IdleTimeoutSec= (idle exit period; 0 or infinity: never exit when idle).
+func DaemonOptions(idleTimeout *time.Duration) []Option {
+	return []Option{{Section: "Daemon", Key: "IdleTimeoutSec", Set: Duration(idleTimeout)}}
+}

@@ -1,0 +1,154 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+type settings struct {
+	dump string
+	idle time.Duration
+	on   bool
+}
+
+func (s *settings) options() []Option {
+	return []Option{
+		{"Hardware", "SMBIOSDump", AbsPath(&s.dump)},
+		{"Daemon", "IdleTimeoutSec", Duration(&s.idle)},
+		{"Daemon", "Verbose", Bool(&s.on)},
+	}
+}
+
+func write(t *testing.T, path, text string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLoadDropinsOverrideInLexicalOrder(t *testing.T) {
+	dir := t.TempDir()
+	main := filepath.Join(dir, "hwd.conf")
+	write(t, main, "# comment\n[Hardware]\nSMBIOSDump=/a.bin\n\n[Daemon]\nIdleTimeoutSec=10s\n")
+	write(t, main+".d/20-late.conf", "[Hardware]\nSMBIOSDump = /c.bin\n")
+	write(t, main+".d/10-early.conf", "[Hardware]\nSMBIOSDump=/b.bin\n[Daemon]\nVerbose=yes\n")
+	write(t, main+".d/README", "not a drop-in: ignored\n")
+
+	s := settings{idle: 30 * time.Second}
+	if err := Load(main, s.options()); err != nil {
+		t.Fatal(err)
+	}
+	if s.dump != "/c.bin" || s.idle != 10*time.Second || !s.on {
+		t.Errorf("got %+v, want dump /c.bin, idle 10s, verbose", s)
+	}
+}
+
+func TestLoadMissingFileKeepsDefaults(t *testing.T) {
+	s := settings{idle: 30 * time.Second}
+	if err := Load(filepath.Join(t.TempDir(), "none.conf"), s.options()); err != nil {
+		t.Fatal(err)
+	}
+	if s.idle != 30*time.Second {
+		t.Errorf("idle = %v, want the default 30s", s.idle)
+	}
+}
+
+func TestLoadErrorsNameFileAndLine(t *testing.T) {
+	cases := []struct {
+		name, text, want string
+	}{
+		{"unknown key", "[Hardware]\n\nSMBIOSDumb=/x\n", "x.conf:3: unknown key SMBIOSDumb= in [Hardware] (known: SMBIOSDump=)"},
+		{"unknown section", "[Hardwar]\nSMBIOSDump=/x\n", "x.conf:2: unknown section [Hardwar] (known: [Hardware] [Daemon])"},
+		{"bad value", "[Daemon]\nIdleTimeoutSec=soon\n", "x.conf:2: [Daemon] IdleTimeoutSec=soon: bad time span"},
+		{"relative path", "[Hardware]\nSMBIOSDump=dump.bin\n", "x.conf:2: [Hardware] SMBIOSDump=dump.bin: not an absolute path"},
+		{"bad bool", "[Daemon]\nVerbose=maybe\n", "x.conf:2: [Daemon] Verbose=maybe: not a boolean"},
+		{"no section", "SMBIOSDump=/x\n", "x.conf:1: SMBIOSDump= outside of any [Section]"},
+		{"no equals", "[Daemon]\nIdleTimeoutSec\n", "x.conf:2: expected Key=Value"},
+		{"bad header", "[Daemon\n", "x.conf:1: malformed section header"},
+	}
+	for i, c := range cases {
+		path := filepath.Join(t.TempDir(), "x.conf")
+		write(t, path, c.text)
+		var s settings
+		err := Load(path, s.options())
+		var cerr *Error
+		if err == nil || !errors.As(err, &cerr) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("case %d (%s): error %v, want one containing %q", i, c.name, err, c.want)
+		}
+	}
+}
+
+func TestLoadErrorInDropinNamesDropin(t *testing.T) {
+	dir := t.TempDir()
+	main := filepath.Join(dir, "hwd.conf")
+	write(t, main, "[Daemon]\nIdleTimeoutSec=5s\n")
+	write(t, main+".d/50-bad.conf", "[Daemon]\n# why\nIdleTimeoutSec=5 parsecs\n")
+	var s settings
+	err := Load(main, s.options())
+	if err == nil || !strings.HasPrefix(err.Error(), main+".d/50-bad.conf:3: ") {
+		t.Errorf("error %v, want it to start with the drop-in's path and line 3", err)
+	}
+}
+
+func TestParseContinuation(t *testing.T) {
+	got, err := Parse("c.conf", []byte("[S]\nA=one \\\n  # comment inside\n  two \\\n three\nB=\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Value != "one two three" || got[0].Line != 2 || got[1].Key != "B" || got[1].Value != "" {
+		t.Errorf("got %+v", got)
+	}
+}
+
+func TestParseTimespan(t *testing.T) {
+	cases := []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"30", 30 * time.Second, true},
+		{"30s", 30 * time.Second, true},
+		{"5min", 5 * time.Minute, true},
+		{"1h 30min", 90 * time.Minute, true},
+		{"500ms", 500 * time.Millisecond, true},
+		{"1.5s", 1500 * time.Millisecond, true},
+		{"infinity", 0, true},
+		{"0", 0, true},
+		{"", 0, false},
+		{"5 fortnights", 0, false},
+		{"-5s", 0, false},
+		{"99999999999999999999d", 0, false},
+	}
+	for i, c := range cases {
+		got, err := ParseTimespan(c.in)
+		if (err == nil) != c.ok || got != c.want {
+			t.Errorf("case %d (%q): got %v, %v; want %v, ok=%v", i, c.in, got, err, c.want, c.ok)
+		}
+	}
+}
+
+// FuzzParse checks that no input makes the parser panic or lose the file name.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte("[Hardware]\nSMBIOSDump=/x.bin\n"))
+	f.Add([]byte("[A]\nB=c \\\n d\n;x\n#y\n"))
+	f.Add([]byte("[\n=\n[]\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		as, err := Parse("f.conf", data)
+		if err != nil && !strings.HasPrefix(err.Error(), "f.conf:") {
+			t.Fatalf("error %q does not name the file", err)
+		}
+		for _, a := range as {
+			if a.Section == "" || a.Key == "" || a.Line < 1 {
+				t.Fatalf("bad assignment %+v", a)
+			}
+			_, _ = ParseTimespan(a.Value)
+		}
+	})
+}

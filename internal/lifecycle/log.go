@@ -1,0 +1,72 @@
+package lifecycle
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/coreos/go-systemd/v22/journal"
+)
+
+// SetupLogging makes slog write to the journal with structured fields when stderr is
+// connected to it (a service started by systemd), and plain text to stderr otherwise.
+// Attribute keys become journal fields in upper case (display -> DISPLAY=), and every
+// entry carries SYSLOG_IDENTIFIER=ident.
+func SetupLogging(ident string) {
+	if ok, _ := journal.StderrIsJournalStream(); ok && journal.Enabled() {
+		slog.SetDefault(slog.New(&journalHandler{ident: ident}))
+		return
+	}
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, nil)))
+}
+
+type journalHandler struct {
+	ident string
+	attrs []slog.Attr
+}
+
+func (h *journalHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelInfo }
+
+func (h *journalHandler) Handle(_ context.Context, r slog.Record) error {
+	vars := map[string]string{"SYSLOG_IDENTIFIER": h.ident}
+	msg := r.Message
+	add := func(a slog.Attr) {
+		key := strings.ToUpper(strings.Map(func(c rune) rune {
+			if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
+				return c
+			}
+			return '_'
+		}, a.Key))
+		if key == "" || key[0] == '_' || key[0] >= '0' && key[0] <= '9' {
+			key = "X" + key
+		}
+		vars[key] = a.Value.String()
+		msg += " " + a.Key + "=" + a.Value.String()
+	}
+	for _, a := range h.attrs {
+		add(a)
+	}
+	r.Attrs(func(a slog.Attr) bool { add(a); return true })
+	return journal.Send(msg, priority(r.Level), vars)
+}
+
+func (h *journalHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &journalHandler{ident: h.ident, attrs: append(append([]slog.Attr{}, h.attrs...), attrs...)}
+}
+
+// WithGroup is not used by hostkit; groups are flattened into the field names.
+func (h *journalHandler) WithGroup(string) slog.Handler { return h }
+
+func priority(l slog.Level) journal.Priority {
+	switch {
+	case l >= slog.LevelError:
+		return journal.PriErr
+	case l >= slog.LevelWarn:
+		return journal.PriWarning
+	case l >= slog.LevelInfo:
+		return journal.PriInfo
+	default:
+		return journal.PriDebug
+	}
+}
