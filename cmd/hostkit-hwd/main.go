@@ -1,0 +1,63 @@
+// Command hostkit-hwd serves the hardware report on the system bus as org.hostkit.Hardware1
+// (see hostkit-hwd(8)); `hostkit-hwd report` prints it without a bus.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/hostkit/hostkit/internal/bus"
+	"github.com/hostkit/hostkit/internal/config"
+	"github.com/hostkit/hostkit/internal/lifecycle"
+	"github.com/hostkit/hostkit/internal/version"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		var logged loggedError
+		if !errors.As(err, &logged) {
+			fmt.Fprintln(os.Stderr, "hostkit-hwd:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	if len(args) > 0 && args[0] == "report" {
+		return runReport(args[1:], os.Stdout)
+	}
+	fs := flag.NewFlagSet("hostkit-hwd", flag.ContinueOnError)
+	busSpec := fs.String("bus", "system", bus.FlagUsage)
+	configPath := fs.String("config", config.Path("hwd"), "configuration file (drop-ins in FILE.d/*.conf)")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: hostkit-hwd [--bus BUS] [--config FILE]\n       hostkit-hwd report [--from-dump FILE | --sysfs DIR] [--json]\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unknown command %q (try --help)", fs.Arg(0))
+	}
+	if *showVersion {
+		fmt.Println("hostkit-hwd", version.Version)
+		return nil
+	}
+	lifecycle.SetupLogging("hostkit-hwd")
+	if err := serve(context.Background(), *busSpec, *configPath); err != nil {
+		slog.Error(err.Error()) // in the journal at priority err, not as a plain stderr line
+		return loggedError{err}
+	}
+	return nil
+}
+
+// loggedError is an error the daemon has already logged.
+type loggedError struct{ error }

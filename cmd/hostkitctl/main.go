@@ -1,0 +1,74 @@
+// Command hostkitctl queries and controls the hostkit services over D-Bus, the way
+// hostnamectl speaks to systemd-hostnamed (see hostkitctl(1)).
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/hostkit/hostkit/internal/bus"
+	"github.com/hostkit/hostkit/internal/version"
+)
+
+// A command is one `hostkitctl GROUP VERB`; run gets the remaining arguments.
+type command struct {
+	usage string
+	run   func(busSpec string, args []string, stdout io.Writer) error
+}
+
+// commands, keyed "group verb"; each service adds its own in its own file.
+var commands = map[string]command{}
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "hostkitctl:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("hostkitctl", flag.ContinueOnError)
+	busSpec := fs.String("bus", "system", bus.FlagUsage)
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	fs.Usage = func() { usage(fs) }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if *showVersion {
+		fmt.Fprintln(stdout, "hostkitctl", version.Version)
+		return nil
+	}
+	if fs.NArg() < 2 {
+		usage(fs)
+		return errors.New("missing command")
+	}
+	key := fs.Arg(0) + " " + fs.Arg(1)
+	cmd, ok := commands[key]
+	if !ok {
+		usage(fs)
+		return fmt.Errorf("unknown command %q", key)
+	}
+	err := cmd.run(*busSpec, fs.Args()[2:], stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil // the command's flag set printed its usage
+	}
+	return err
+}
+
+func usage(fs *flag.FlagSet) {
+	var lines []string
+	for key, c := range commands {
+		lines = append(lines, "  hostkitctl [--bus BUS] "+key+" "+c.usage)
+	}
+	sort.Strings(lines)
+	fmt.Fprintf(fs.Output(), "usage:\n%s\n", strings.Join(lines, "\n"))
+	fs.PrintDefaults()
+}

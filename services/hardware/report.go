@@ -1,0 +1,299 @@
+// Package hardware decodes the firmware's SMBIOS tables into the hardware report that
+// hostkit-hwd serves: BIOS, system, baseboard, chassis, processors and memory.
+//
+// The tables come from sysfs (ReadSysfs), from a file written by `dmidecode --dump-bin`
+// (ReadDump) or from bytes already in memory (Decode). Decoding is tolerant: a damaged
+// table yields everything that could be read plus warnings, never a half-filled error.
+//
+// In the JSON form every value the firmware leaves unset (string index 0, an enum coded
+// "Unknown", a size or speed coded unknown, a field the structure is too short to hold)
+// is null, so scripts can tell "unknown" from a real value.
+package hardware
+
+import "errors"
+
+// ErrNoTables reports that the machine (or the given directory) has no SMBIOS tables at
+// all: there is nothing to report, which is not a failure of the service.
+var ErrNoTables = errors.New("no SMBIOS tables")
+
+// SysfsDir is where the Linux kernel exposes the SMBIOS entry point and table.
+const SysfsDir = "/sys/firmware/dmi/tables"
+
+// Report is the decoded hardware report. Its JSON form is relied on by users' scripts.
+type Report struct {
+	Available bool `json:"available"`
+	// Source is the dump file or sysfs directory the tables were read from.
+	Source string `json:"source"`
+	// Problem says why the report is not available; empty when Available is true.
+	Problem string `json:"problem,omitempty"`
+	// Warnings describe damage found in the table; what could be read is still reported.
+	Warnings []string `json:"warnings,omitempty"`
+	// SMBIOSVersion is the version the entry point declares, printed as dmidecode prints
+	// it: "major.minor" for 32-bit entry points, "major.minor.revision" for 64-bit ones.
+	SMBIOSVersion *string     `json:"smbios_version"`
+	BIOS          *BIOS       `json:"bios"`
+	System        *System     `json:"system"`
+	Baseboard     *Baseboard  `json:"baseboard"`
+	Chassis       *Chassis    `json:"chassis"`
+	Processors    []Processor `json:"processors"`
+	Memory        Memory      `json:"memory"`
+}
+
+// BIOS is SMBIOS type 0.
+type BIOS struct {
+	Vendor      *string `json:"vendor"`
+	Version     *string `json:"version"`
+	ReleaseDate *string `json:"release_date"`
+}
+
+// System is SMBIOS type 1.
+type System struct {
+	Manufacturer *string `json:"manufacturer"`
+	Product      *string `json:"product"`
+	Version      *string `json:"version"`
+	Serial       *string `json:"serial"`
+	// UUID is in lowercase canonical form, byte order per SMBIOS 2.6 and later (as
+	// dmidecode decodes it); null when the firmware marks it not present or not settable.
+	UUID   *string `json:"uuid"`
+	SKU    *string `json:"sku"`
+	Family *string `json:"family"`
+}
+
+// Baseboard is the first SMBIOS type 2 structure.
+type Baseboard struct {
+	Manufacturer *string `json:"manufacturer"`
+	Product      *string `json:"product"`
+	Version      *string `json:"version"`
+	Serial       *string `json:"serial"`
+	AssetTag     *string `json:"asset_tag"`
+}
+
+// Chassis is the first SMBIOS type 3 structure.
+type Chassis struct {
+	Manufacturer *string `json:"manufacturer"`
+	// Type is the chassis type as dmidecode names it, e.g. "Notebook", "Rack Mount Chassis".
+	Type     *string `json:"type"`
+	Version  *string `json:"version"`
+	Serial   *string `json:"serial"`
+	AssetTag *string `json:"asset_tag"`
+}
+
+// Processor is one SMBIOS type 4 structure, i.e. one socket.
+type Processor struct {
+	Handle          int     `json:"handle"`
+	Socket          *string `json:"socket"`
+	Manufacturer    *string `json:"manufacturer"`
+	Version         *string `json:"version"`
+	MaxSpeedMHz     *int    `json:"max_speed_mhz"`
+	CurrentSpeedMHz *int    `json:"current_speed_mhz"`
+	Cores           *int    `json:"cores"`
+	CoresEnabled    *int    `json:"cores_enabled"`
+	Threads         *int    `json:"threads"`
+	// Populated is whether a processor sits in the socket.
+	Populated  *bool   `json:"populated"`
+	Serial     *string `json:"serial"`
+	AssetTag   *string `json:"asset_tag"`
+	PartNumber *string `json:"part_number"`
+}
+
+// Memory holds the physical memory arrays (type 16) with their devices (type 17), and
+// the mapped address ranges (type 19).
+type Memory struct {
+	Arrays       []MemoryArray `json:"arrays"`
+	MappedRanges []MappedRange `json:"mapped_ranges"`
+}
+
+// MemoryArray is one SMBIOS type 16 structure with the memory devices that name it.
+//
+// Devices whose array handle matches no type 16 structure are listed under an extra
+// MemoryArray whose Handle is that dangling handle (-1 when the device has none) and
+// whose other fields are null; the report carries a warning for each such device.
+type MemoryArray struct {
+	Handle   int     `json:"handle"`
+	Location *string `json:"location"`
+	Use      *string `json:"use"`
+	ECC      *string `json:"ecc"`
+	// MaxCapacityBytes uses the Extended Maximum Capacity when the firmware asks for it.
+	MaxCapacityBytes *uint64 `json:"max_capacity_bytes"`
+	// Slots is the array's "Number Of Memory Devices".
+	Slots   *int           `json:"slots"`
+	Devices []MemoryDevice `json:"devices"`
+}
+
+// MemoryDevice is one SMBIOS type 17 structure: a slot, empty or not.
+type MemoryDevice struct {
+	Handle      int     `json:"handle"`
+	ArrayHandle *int    `json:"array_handle"`
+	Locator     *string `json:"locator"`
+	BankLocator *string `json:"bank_locator"`
+	// SizeBytes is 0 for an empty slot and null when the firmware does not know the size.
+	SizeBytes *uint64 `json:"size_bytes"`
+	// FormFactor, Type and TypeDetail are named as dmidecode names them ("SODIMM",
+	// "DDR4", "Synchronous Unbuffered (Unregistered)").
+	FormFactor         *string `json:"form_factor"`
+	Type               *string `json:"type"`
+	TypeDetail         *string `json:"type_detail"`
+	SpeedMTs           *int    `json:"speed_mts"`
+	ConfiguredSpeedMTs *int    `json:"configured_speed_mts"`
+	Manufacturer       *string `json:"manufacturer"`
+	Serial             *string `json:"serial"`
+	AssetTag           *string `json:"asset_tag"`
+	PartNumber         *string `json:"part_number"`
+	Rank               *int    `json:"rank"`
+}
+
+// MappedRange is one SMBIOS type 19 structure: a range of physical addresses backed by
+// a memory array. EndBytes is the address of the range's last byte (inclusive).
+type MappedRange struct {
+	Handle         int     `json:"handle"`
+	ArrayHandle    *int    `json:"array_handle"`
+	StartBytes     *uint64 `json:"start_bytes"`
+	EndBytes       *uint64 `json:"end_bytes"`
+	PartitionWidth *int    `json:"partition_width"`
+}
+
+// Unavailable returns a report with Available false, Problem set to reason and every
+// section null or empty, for machines without SMBIOS tables; source is where they were
+// looked for.
+func Unavailable(source, reason string) *Report {
+	return &Report{
+		Source:     source,
+		Problem:    reason,
+		Processors: []Processor{},
+		Memory:     Memory{Arrays: []MemoryArray{}, MappedRanges: []MappedRange{}},
+	}
+}
+
+// WithoutSecrets returns a deep copy of r in which every serial number, UUID and asset
+// tag is nil, for callers not allowed to read them. r itself is not changed.
+func (r *Report) WithoutSecrets() *Report {
+	c := *r
+	c.Warnings = append([]string(nil), r.Warnings...)
+	if r.BIOS != nil {
+		c.BIOS = &BIOS{Vendor: clone(r.BIOS.Vendor), Version: clone(r.BIOS.Version), ReleaseDate: clone(r.BIOS.ReleaseDate)}
+	}
+	if s := r.System; s != nil {
+		c.System = &System{Manufacturer: clone(s.Manufacturer), Product: clone(s.Product), Version: clone(s.Version),
+			SKU: clone(s.SKU), Family: clone(s.Family)}
+	}
+	if b := r.Baseboard; b != nil {
+		c.Baseboard = &Baseboard{Manufacturer: clone(b.Manufacturer), Product: clone(b.Product), Version: clone(b.Version)}
+	}
+	if ch := r.Chassis; ch != nil {
+		c.Chassis = &Chassis{Manufacturer: clone(ch.Manufacturer), Type: clone(ch.Type), Version: clone(ch.Version)}
+	}
+	c.Processors = make([]Processor, len(r.Processors))
+	for i, p := range r.Processors {
+		c.Processors[i] = Processor{Handle: p.Handle, Socket: clone(p.Socket), Manufacturer: clone(p.Manufacturer),
+			Version: clone(p.Version), MaxSpeedMHz: clone(p.MaxSpeedMHz), CurrentSpeedMHz: clone(p.CurrentSpeedMHz),
+			Cores: clone(p.Cores), CoresEnabled: clone(p.CoresEnabled), Threads: clone(p.Threads),
+			Populated: clone(p.Populated), PartNumber: clone(p.PartNumber)}
+	}
+	c.Memory.Arrays = make([]MemoryArray, len(r.Memory.Arrays))
+	for i, a := range r.Memory.Arrays {
+		devices := make([]MemoryDevice, len(a.Devices))
+		for j, d := range a.Devices {
+			devices[j] = MemoryDevice{Handle: d.Handle, ArrayHandle: clone(d.ArrayHandle), Locator: clone(d.Locator),
+				BankLocator: clone(d.BankLocator), SizeBytes: clone(d.SizeBytes), FormFactor: clone(d.FormFactor),
+				Type: clone(d.Type), TypeDetail: clone(d.TypeDetail), SpeedMTs: clone(d.SpeedMTs),
+				ConfiguredSpeedMTs: clone(d.ConfiguredSpeedMTs), Manufacturer: clone(d.Manufacturer),
+				PartNumber: clone(d.PartNumber), Rank: clone(d.Rank)}
+		}
+		c.Memory.Arrays[i] = MemoryArray{Handle: a.Handle, Location: clone(a.Location), Use: clone(a.Use),
+			ECC: clone(a.ECC), MaxCapacityBytes: clone(a.MaxCapacityBytes), Slots: clone(a.Slots), Devices: devices}
+	}
+	c.Memory.MappedRanges = make([]MappedRange, len(r.Memory.MappedRanges))
+	for i, m := range r.Memory.MappedRanges {
+		c.Memory.MappedRanges[i] = MappedRange{Handle: m.Handle, ArrayHandle: clone(m.ArrayHandle),
+			StartBytes: clone(m.StartBytes), EndBytes: clone(m.EndBytes), PartitionWidth: clone(m.PartitionWidth)}
+	}
+	return &c
+}
+
+// clone returns a pointer to a copy of *p, or nil for nil, so copies share no memory.
+func clone[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
+}
+
+// Summary is the handful of facts hostkit-hwd publishes as D-Bus properties. Strings are
+// "" when unknown; counts and sizes are 0 when unknown.
+type Summary struct {
+	Available                                                             bool
+	SMBIOSVersion, BIOSVendor, BIOSVersion, BIOSDate                      string
+	SystemVendor, SystemProduct, SystemVersion, BoardVendor, BoardProduct string
+	ChassisType                                                           string
+	ProcessorSockets, ProcessorsPopulated, Cores, Threads                 uint32
+	MemorySlots, MemorySlotsUsed                                          uint32
+	MemoryInstalledBytes, MemoryMaxBytes                                  uint64
+}
+
+// Summary condenses r. Processor counts cover every socket; cores and threads are summed
+// over populated sockets. Memory figures are summed over the arrays whose use is
+// "System Memory", or over all arrays when none says so. A slot is used when its device
+// has a size other than 0 (an unknown size counts as used, since something is there).
+func (r *Report) Summary() Summary {
+	s := Summary{Available: r.Available, SMBIOSVersion: deref(r.SMBIOSVersion)}
+	if b := r.BIOS; b != nil {
+		s.BIOSVendor, s.BIOSVersion, s.BIOSDate = deref(b.Vendor), deref(b.Version), deref(b.ReleaseDate)
+	}
+	if y := r.System; y != nil {
+		s.SystemVendor, s.SystemProduct, s.SystemVersion = deref(y.Manufacturer), deref(y.Product), deref(y.Version)
+	}
+	if b := r.Baseboard; b != nil {
+		s.BoardVendor, s.BoardProduct = deref(b.Manufacturer), deref(b.Product)
+	}
+	if c := r.Chassis; c != nil {
+		s.ChassisType = deref(c.Type)
+	}
+	for _, p := range r.Processors {
+		s.ProcessorSockets++
+		if p.Populated != nil && *p.Populated {
+			s.ProcessorsPopulated++
+			s.Cores += uint32(deref(p.Cores))
+			s.Threads += uint32(deref(p.Threads))
+		}
+	}
+	for _, a := range r.systemMemoryArrays() {
+		if a.Slots != nil {
+			s.MemorySlots += uint32(*a.Slots)
+		} else {
+			s.MemorySlots += uint32(len(a.Devices))
+		}
+		s.MemoryMaxBytes += deref(a.MaxCapacityBytes)
+		for _, d := range a.Devices {
+			if d.SizeBytes == nil || *d.SizeBytes > 0 {
+				s.MemorySlotsUsed++
+			}
+			s.MemoryInstalledBytes += deref(d.SizeBytes)
+		}
+	}
+	return s
+}
+
+// systemMemoryArrays returns the arrays used as system memory, or all arrays when the
+// firmware marks none as such (old tables often leave Use unknown).
+func (r *Report) systemMemoryArrays() []MemoryArray {
+	var sys []MemoryArray
+	for _, a := range r.Memory.Arrays {
+		if a.Use != nil && *a.Use == useSystemMemory {
+			sys = append(sys, a)
+		}
+	}
+	if sys == nil {
+		return r.Memory.Arrays
+	}
+	return sys
+}
+
+// deref returns *p, or the zero value for nil.
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}

@@ -1,0 +1,193 @@
+package hardware
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+)
+
+// WriteText writes r for people: aligned "Label: value" lines for BIOS, system, board,
+// chassis and processors as hostnamectl prints them, then per memory array a heading and
+// a table of its slots (serial numbers are left out of the table), then any warnings.
+// Unknown values print as "-" or "unknown". For an unavailable report it prints the
+// problem. The only error is a failed write to w.
+func WriteText(w io.Writer, r *Report) error {
+	bw := bufio.NewWriter(w)
+	if !r.Available {
+		fmt.Fprintf(bw, "No hardware report: %s\n", orUnknown(&r.Problem))
+		return bw.Flush()
+	}
+
+	var lines [][2]string
+	add := func(label string, value *string) { lines = append(lines, [2]string{label, orDash(value)}) }
+	add("Source", &r.Source)
+	add("SMBIOS Version", r.SMBIOSVersion)
+	if b := r.BIOS; b != nil {
+		add("BIOS Vendor", b.Vendor)
+		add("BIOS Version", b.Version)
+		add("BIOS Date", b.ReleaseDate)
+	}
+	if s := r.System; s != nil {
+		add("System Vendor", s.Manufacturer)
+		add("System Product", s.Product)
+		add("System Version", s.Version)
+		add("System Serial", s.Serial)
+		add("System UUID", s.UUID)
+	}
+	if b := r.Baseboard; b != nil {
+		add("Board Vendor", b.Manufacturer)
+		add("Board Product", b.Product)
+		add("Board Version", b.Version)
+		add("Board Serial", b.Serial)
+	}
+	if c := r.Chassis; c != nil {
+		add("Chassis Vendor", c.Manufacturer)
+		add("Chassis Type", c.Type)
+		add("Chassis Serial", c.Serial)
+	}
+	for i, p := range r.Processors {
+		line := processorLine(p)
+		add(fmt.Sprintf("Processor %d", i+1), &line)
+	}
+	width := 0
+	for _, l := range lines {
+		width = max(width, len(l[0]))
+	}
+	for _, l := range lines {
+		fmt.Fprintf(bw, "%*s: %s\n", width, l[0], l[1])
+	}
+
+	for _, a := range r.Memory.Arrays {
+		fmt.Fprintf(bw, "\n%s\n", arrayHeading(a))
+		if len(a.Devices) == 0 {
+			continue
+		}
+		tw := tabwriter.NewWriter(bw, 0, 8, 2, ' ', 0)
+		fmt.Fprintln(tw, "SLOT\tSIZE\tTYPE\tSPEED\tMANUFACTURER\tPART NUMBER")
+		for _, d := range a.Devices {
+			fmt.Fprintln(tw, deviceRow(d))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+
+	if len(r.Warnings) > 0 {
+		fmt.Fprintln(bw, "\nWarnings:")
+		for _, warning := range r.Warnings {
+			fmt.Fprintf(bw, "  %s\n", warning)
+		}
+	}
+	return bw.Flush()
+}
+
+// processorLine describes one socket: "CPU0: Intel(R) Core(TM) i5, 4 cores, 8 threads, 3400 MHz".
+func processorLine(p Processor) string {
+	socket := orDash(p.Socket)
+	if p.Populated != nil && !*p.Populated {
+		return socket + ": empty socket"
+	}
+	parts := []string{orUnknown(p.Version)}
+	if p.Cores != nil {
+		parts = append(parts, plural(*p.Cores, "core"))
+	}
+	if p.Threads != nil {
+		parts = append(parts, plural(*p.Threads, "thread"))
+	}
+	if p.MaxSpeedMHz != nil {
+		parts = append(parts, fmt.Sprintf("max %d MHz", *p.MaxSpeedMHz))
+	}
+	return socket + ": " + strings.Join(parts, ", ")
+}
+
+// arrayHeading describes one memory array:
+// "Memory array 0x1000: System Board Or Motherboard, 4 slots, 2 used, max 32 GiB, ECC None".
+func arrayHeading(a MemoryArray) string {
+	used := 0
+	for _, d := range a.Devices {
+		if d.SizeBytes == nil || *d.SizeBytes > 0 {
+			used++
+		}
+	}
+	slots := "unknown number of slots"
+	if a.Slots != nil {
+		slots = plural(*a.Slots, "slot")
+	}
+	maxCap := "unknown"
+	if a.MaxCapacityBytes != nil {
+		maxCap = humanBytes(*a.MaxCapacityBytes)
+	}
+	location := "location unknown"
+	if a.Location != nil {
+		location = *a.Location
+	}
+	return fmt.Sprintf("Memory array %s: %s, %s, %d used, max %s, ECC %s",
+		hexHandle(&a.Handle), location, slots, used, maxCap, orUnknown(a.ECC))
+}
+
+// deviceRow is one tab-separated table row; an empty slot shows "empty" and dashes.
+func deviceRow(d MemoryDevice) string {
+	slot := orDash(d.Locator)
+	if d.BankLocator != nil && *d.BankLocator != "" {
+		slot += " (" + *d.BankLocator + ")"
+	}
+	if d.SizeBytes != nil && *d.SizeBytes == 0 {
+		return strings.Join([]string{slot, "empty", "-", "-", "-", "-"}, "\t")
+	}
+	size := "unknown"
+	if d.SizeBytes != nil {
+		size = humanBytes(*d.SizeBytes)
+	}
+	speed := "-"
+	if d.SpeedMTs != nil {
+		speed = strconv.Itoa(*d.SpeedMTs) + " MT/s"
+	}
+	return strings.Join([]string{slot, size, orDash(d.Type), speed, orDash(d.Manufacturer), orDash(d.PartNumber)}, "\t")
+}
+
+// humanBytes prints n in the largest binary unit it reaches: "8 GiB", "1.5 GiB", "512 MiB".
+func humanBytes(n uint64) string {
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
+	i, unit := 0, uint64(1)
+	for i+1 < len(units) && n >= unit<<10 {
+		i, unit = i+1, unit<<10
+	}
+	if n%unit == 0 {
+		return fmt.Sprintf("%d %s", n/unit, units[i])
+	}
+	return fmt.Sprintf("%.1f %s", float64(n)/float64(unit), units[i])
+}
+
+// hexHandle prints a structure handle as dmidecode does ("0x1000"), "unknown" for nil.
+func hexHandle(h *int) string {
+	if h == nil || *h < 0 {
+		return "unknown"
+	}
+	return fmt.Sprintf("0x%04X", *h)
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// orDash returns *s, or "-" when s is nil or empty.
+func orDash(s *string) string {
+	if s == nil || *s == "" {
+		return "-"
+	}
+	return *s
+}
+
+// orUnknown returns *s, or "unknown" when s is nil or empty.
+func orUnknown(s *string) string {
+	if s == nil || *s == "" {
+		return "unknown"
+	}
+	return *s
+}

@@ -1,0 +1,425 @@
+// Package integration runs the hostkit daemons on a private dbus-daemon with the project's
+// own policy files, and talks to them as root and as an unprivileged user.
+package integration
+
+import (
+	"encoding/json"
+	"encoding/xml"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+	"github.com/godbus/dbus/v5/introspect"
+
+	"github.com/hostkit/hostkit/internal/testbus"
+)
+
+const (
+	hwName = "org.hostkit.Hardware1"
+	hwPath = dbus.ObjectPath("/org/hostkit/Hardware1")
+)
+
+// hwd is one test's setup: a private bus, a config file, and the binaries.
+type hwd struct {
+	bus    *testbus.Bus
+	config string
+	root   string
+}
+
+func binary(t *testing.T, root, name string) string {
+	t.Helper()
+	p := filepath.Join(root, "bin", name)
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("%s missing: run `make build` first (make integration does)", p)
+	}
+	return p
+}
+
+func dump(t *testing.T, root, name string) string {
+	t.Helper()
+	p := filepath.Join(root, "..", "shared", "smbios-dumps", name)
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("SMBIOS dump %s missing: the tests read ../shared/smbios-dumps beside the repository", p)
+	}
+	return p
+}
+
+// setup starts a bus and writes a config naming dumpName with the given idle timeout.
+func setup(t *testing.T, dumpName, idle string) *hwd {
+	t.Helper()
+	root := testbus.RepoRoot(t)
+	h := &hwd{bus: testbus.Start(t), root: root, config: filepath.Join(t.TempDir(), "hwd.conf")}
+	h.writeConfig(t, dumpName, idle)
+	return h
+}
+
+func (h *hwd) writeConfig(t *testing.T, dumpName, idle string) {
+	t.Helper()
+	text := "[Hardware]\nSMBIOSDump=" + dump(t, h.root, dumpName) + "\n[Daemon]\nIdleTimeoutSec=" + idle + "\n"
+	if err := os.WriteFile(h.config, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// argv is the daemon's command line on the private bus.
+func (h *hwd) argv(t *testing.T) []string {
+	return []string{binary(t, h.root, "hostkit-hwd"), "--bus=" + h.bus.Address, "--config=" + h.config}
+}
+
+// start runs the daemon directly and waits until it owns its name.
+func (h *hwd) start(t *testing.T) *exec.Cmd {
+	t.Helper()
+	argv := h.argv(t)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	conn := h.connect(t)
+	if !testbus.Eventually(10*time.Second, func() bool { return hasOwner(conn) }) {
+		t.Fatal("hostkit-hwd did not take its bus name within 10 s")
+	}
+	return cmd
+}
+
+func (h *hwd) connect(t *testing.T) *dbus.Conn {
+	t.Helper()
+	conn, err := dbus.Connect(h.bus.Address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+func hasOwner(conn *dbus.Conn) bool {
+	var has bool
+	conn.BusObject().Call("org.freedesktop.DBus.NameHasOwner", 0, hwName).Store(&has)
+	return has
+}
+
+// run runs a project binary, as the unprivileged user when uid != 0.
+func (h *hwd) run(t *testing.T, uid, gid uint32, name string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(binary(t, h.root, name), args...)
+	if uid != 0 {
+		testbus.AsUser(cmd, uid, gid)
+	}
+	out, err := cmd.Output()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return string(out), &exitError{ee, string(ee.Stderr)}
+	}
+	return string(out), err
+}
+
+type exitError struct {
+	*exec.ExitError
+	stderr string
+}
+
+func (e *exitError) Error() string { return e.ExitError.Error() + ": " + e.stderr }
+
+// report is the part of the JSON report the tests look at.
+type report struct {
+	Available bool `json:"available"`
+	System    struct {
+		Manufacturer *string `json:"manufacturer"`
+		Serial       *string `json:"serial"`
+		UUID         *string `json:"uuid"`
+	} `json:"system"`
+	Memory struct {
+		Arrays []struct {
+			Slots   *int `json:"slots"`
+			Devices []struct {
+				Serial *string `json:"serial"`
+			} `json:"devices"`
+		} `json:"arrays"`
+	} `json:"memory"`
+}
+
+func TestHardwareProperties(t *testing.T) {
+	h := setup(t, "SuperMicro-X9DBL.bin", "infinity")
+	h.start(t)
+	obj := h.connect(t).Object(hwName, hwPath)
+	want := map[string]any{
+		"Available":        true,
+		"SystemVendor":     "Thomas-Krenn.AG",
+		"SystemProduct":    "X9DBL-3F/X9DBL-iF",
+		"BIOSVendor":       "American Megatrends Inc.",
+		"BIOSVersion":      "3.00",
+		"MemorySlots":      uint32(6),
+		"ProcessorSockets": uint32(2),
+		"Source":           dump(t, h.root, "SuperMicro-X9DBL.bin"),
+	}
+	for name, v := range want {
+		got, err := obj.GetProperty(hwName + "." + name)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if got.Value() != v {
+			t.Errorf("%s = %#v, want %#v", name, got.Value(), v)
+		}
+	}
+	var all map[string]dbus.Variant
+	if err := obj.Call("org.freedesktop.DBus.Properties.GetAll", 0, hwName).Store(&all); err != nil {
+		t.Fatal(err)
+	}
+	used, installed := all["MemorySlotsUsed"].Value().(uint32), all["MemoryInstalledBytes"].Value().(uint64)
+	if used == 0 || used > 6 || installed == 0 || installed > all["MemoryMaxBytes"].Value().(uint64) {
+		t.Errorf("memory: %d slots used, %d bytes installed, %v max: not a plausible report", used, installed, all["MemoryMaxBytes"])
+	}
+	if err := obj.SetProperty(hwName+".SystemVendor", dbus.MakeVariant("x")); err == nil {
+		t.Error("setting a read-only property succeeded")
+	}
+}
+
+func TestDescribeMatchesReport(t *testing.T) {
+	h := setup(t, "SuperMicro-X9DBL.bin", "infinity")
+	h.start(t)
+	var described string
+	if err := h.connect(t).Object(hwName, hwPath).Call(hwName+".Describe", 0).Store(&described); err != nil {
+		t.Fatal(err)
+	}
+	offline, err := h.run(t, 0, 0, "hostkit-hwd", "report", "--json", "--from-dump", dump(t, h.root, "SuperMicro-X9DBL.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a, b any
+	if err := json.Unmarshal([]byte(described), &a); err != nil {
+		t.Fatalf("Describe() is not JSON: %v", err)
+	}
+	if err := json.Unmarshal([]byte(offline), &b); err != nil {
+		t.Fatalf("report --json is not JSON: %v", err)
+	}
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	if string(ja) != string(jb) {
+		t.Errorf("Describe() as root differs from `hostkit-hwd report --json`:\n%s\n%s", ja, jb)
+	}
+}
+
+func TestIntrospectionIsTheShippedXML(t *testing.T) {
+	h := setup(t, "SuperMicro-X9DBL.bin", "infinity")
+	h.start(t)
+	var data string
+	if err := h.connect(t).Object(hwName, hwPath).Call("org.freedesktop.DBus.Introspectable.Introspect", 0).Store(&data); err != nil {
+		t.Fatal(err)
+	}
+	var live, shipped introspect.Node
+	if err := xml.Unmarshal([]byte(data), &live); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(h.root, "dbus", hwName+".xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := xml.Unmarshal(raw, &shipped); err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	var liveIface introspect.Interface
+	for _, i := range live.Interfaces {
+		names[i.Name] = true
+		if i.Name == hwName {
+			liveIface = i
+		}
+	}
+	for _, n := range []string{hwName, "org.freedesktop.DBus.Properties", "org.freedesktop.DBus.Introspectable"} {
+		if !names[n] {
+			t.Errorf("introspection lacks interface %s", n)
+		}
+	}
+	got, _ := xml.Marshal(liveIface)
+	want, _ := xml.Marshal(shipped.Interfaces[0])
+	if string(got) != string(want) {
+		t.Errorf("live interface differs from dbus/%s.xml:\n%s\n%s", hwName, got, want)
+	}
+}
+
+func TestUnprivilegedCallerGetsNoSerials(t *testing.T) {
+	uid, gid := testbus.Unprivileged(t)
+	h := setup(t, "SuperMicro-X9DBL.bin", "infinity")
+	h.start(t)
+
+	var asRoot, asUser report
+	out, err := h.run(t, 0, 0, "hostkitctl", "--bus="+h.bus.Address, "hw", "report", "--json")
+	if err != nil || json.Unmarshal([]byte(out), &asRoot) != nil {
+		t.Fatalf("hostkitctl as root: %v\n%s", err, out)
+	}
+	out, err = h.run(t, uid, gid, "hostkitctl", "--bus="+h.bus.Address, "hw", "report", "--json")
+	if err != nil || json.Unmarshal([]byte(out), &asUser) != nil {
+		t.Fatalf("hostkitctl as %s: %v\n%s", testbus.TestUser, err, out)
+	}
+	if asRoot.System.Serial == nil || *asRoot.System.Serial != "9000116105" || asRoot.System.UUID == nil {
+		t.Errorf("root sees serial %v uuid %v, want 9000116105 and a UUID", asRoot.System.Serial, asRoot.System.UUID)
+	}
+	if asUser.System.Serial != nil || asUser.System.UUID != nil {
+		t.Errorf("%s sees serial %q uuid %q, want null", testbus.TestUser, deref(asUser.System.Serial), deref(asUser.System.UUID))
+	}
+	if asUser.System.Manufacturer == nil || *asUser.System.Manufacturer != "Thomas-Krenn.AG" {
+		t.Errorf("%s sees manufacturer %v: the rest of the report must stay", testbus.TestUser, asUser.System.Manufacturer)
+	}
+	for _, a := range asUser.Memory.Arrays {
+		for _, d := range a.Devices {
+			if d.Serial != nil {
+				t.Errorf("%s sees a DIMM serial %q", testbus.TestUser, *d.Serial)
+			}
+		}
+	}
+
+	out, err = h.run(t, uid, gid, "hostkitctl", "--bus="+h.bus.Address, "hw", "serial")
+	if err == nil || !strings.Contains(err.Error(), "AccessDenied") && !strings.Contains(err.Error(), "not authorized") {
+		t.Errorf("hw serial as %s: %q, %v; want access denied", testbus.TestUser, out, err)
+	}
+	out, err = h.run(t, 0, 0, "hostkitctl", "--bus="+h.bus.Address, "hw", "serial")
+	if err != nil || strings.TrimSpace(out) != "9000116105" {
+		t.Errorf("hw serial as root: %q, %v", out, err)
+	}
+	if _, err := h.run(t, uid, gid, "hostkitctl", "--bus="+h.bus.Address, "hw", "reload"); err == nil {
+		t.Errorf("hw reload as %s succeeded; it needs polkit authorization", testbus.TestUser)
+	}
+}
+
+func TestReloadEmitsPropertiesChanged(t *testing.T) {
+	h := setup(t, "SuperMicro-X9DBL.bin", "infinity")
+	h.start(t)
+	conn := h.connect(t)
+	if err := conn.AddMatchSignal(dbus.WithMatchObjectPath(hwPath), dbus.WithMatchInterface("org.freedesktop.DBus.Properties")); err != nil {
+		t.Fatal(err)
+	}
+	signals := make(chan *dbus.Signal, 10)
+	conn.Signal(signals)
+
+	h.writeConfig(t, "Lenovo-ThinkPad-T480.bin", "infinity")
+	if err := conn.Object(hwName, hwPath).Call(hwName+".Reload", 0).Err; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case s := <-signals:
+		changed := s.Body[1].(map[string]dbus.Variant)
+		if s.Name != "org.freedesktop.DBus.Properties.PropertiesChanged" || s.Body[0] != hwName {
+			t.Fatalf("unexpected signal %v", s)
+		}
+		if v := changed["SystemVendor"]; v.Value() != "LENOVO" {
+			t.Errorf("PropertiesChanged SystemVendor = %v, want LENOVO (all: %v)", v, changed)
+		}
+		if _, ok := changed["Available"]; ok {
+			t.Errorf("PropertiesChanged names Available, which did not change")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no PropertiesChanged within 5 s of Reload()")
+	}
+
+	// A bad configuration is refused with its place, and the report stays.
+	if err := os.WriteFile(h.config, []byte("[Hardware]\nSMBIOSDumb=/x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := conn.Object(hwName, hwPath).Call(hwName+".Reload", 0).Err
+	if err == nil || !strings.Contains(err.Error(), h.config+":2:") {
+		t.Errorf("Reload with a bad config: %v, want an error naming %s:2", err, h.config)
+	}
+	v, _ := conn.Object(hwName, hwPath).GetProperty(hwName + ".SystemVendor")
+	if v.Value() != "LENOVO" {
+		t.Errorf("after a refused reload SystemVendor = %v, want LENOVO kept", v)
+	}
+}
+
+func TestIdleExit(t *testing.T) {
+	h := setup(t, "SuperMicro-X9DBL.bin", "1s")
+	cmd := h.start(t)
+	conn := h.connect(t)
+	// Calls keep it alive: 3 s of calls every 300 ms, longer than the idle timeout.
+	for i := 0; i < 10; i++ {
+		if err := conn.Object(hwName, hwPath).Call(hwName+".Describe", 0).Err; err != nil {
+			t.Fatalf("call %d while busy: %v", i, err)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("hostkit-hwd exited with %v, want status 0", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("hostkit-hwd still running 10 s after its last call (IdleTimeoutSec=1s)")
+	}
+	if hasOwner(conn) {
+		t.Error("bus name still owned after idle exit")
+	}
+}
+
+func TestBusActivation(t *testing.T) {
+	h := setup(t, "SuperMicro-X9DBL.bin", "1s")
+	h.bus.AddService(t, hwName, h.argv(t)...)
+	conn := h.connect(t)
+	if hasOwner(conn) {
+		t.Fatal("name owned before any call")
+	}
+	pid := func() uint32 {
+		var p uint32
+		if err := conn.BusObject().Call("org.freedesktop.DBus.GetConnectionUnixProcessID", 0, hwName).Store(&p); err != nil {
+			t.Fatalf("no owner of %s: %v", hwName, err)
+		}
+		return p
+	}
+	var v string
+	if err := conn.Object(hwName, hwPath).Call(hwName+".Describe", 0).Store(&v); err != nil {
+		t.Fatalf("Describe() did not activate the service: %v", err)
+	}
+	first := pid()
+	if !testbus.Eventually(10*time.Second, func() bool { return !hasOwner(conn) }) {
+		t.Fatal("activated service did not exit when idle")
+	}
+	if !testbus.Eventually(5*time.Second, func() bool { return syscall.Kill(int(first), 0) != nil }) {
+		t.Errorf("process %d still alive after releasing the name", first)
+	}
+	if err := conn.Object(hwName, hwPath).Call(hwName+".Describe", 0).Store(&v); err != nil {
+		t.Fatalf("second Describe() did not activate the service again: %v", err)
+	}
+	if second := pid(); second == first {
+		t.Errorf("second activation has the same pid %d", first)
+	}
+	testbus.Eventually(10*time.Second, func() bool { return !hasOwner(conn) })
+}
+
+func TestPolicyLetsOnlyRootOwnTheName(t *testing.T) {
+	uid, gid := testbus.Unprivileged(t)
+	h := setup(t, "SuperMicro-X9DBL.bin", "infinity")
+	// No config (defaults): the test user cannot read the test's temporary directory.
+	out, err := h.run(t, uid, gid, "hostkit-hwd", "--bus="+h.bus.Address, "--config=/nonexistent/hwd.conf")
+	if err == nil || !strings.Contains(err.Error(), "org.hostkit.Hardware1") {
+		t.Errorf("hostkit-hwd as %s: %q, %v; want refused ownership of the name", testbus.TestUser, out, err)
+	}
+}
+
+func TestBadConfigNamesFileAndLine(t *testing.T) {
+	h := setup(t, "SuperMicro-X9DBL.bin", "infinity")
+	if err := os.WriteFile(h.config, []byte("[Daemon]\n\nIdleTimeoutSec=soon\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := h.run(t, 0, 0, "hostkit-hwd", "--bus="+h.bus.Address, "--config="+h.config)
+	if err == nil || !strings.Contains(err.Error(), h.config+":3:") {
+		t.Errorf("bad config: %v, want exit 1 naming %s:3", err, h.config)
+	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return "<null>"
+	}
+	return *s
+}
