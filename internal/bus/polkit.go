@@ -48,3 +48,9 @@ func Authorize(conn *dbus.Conn, sender dbus.Sender, action string, interactive b
 	}
 	return result.IsAuthorized, nil
 }
+
+// Interactive reports whether the caller of msg allows polkit to ask for authentication
+// (the ALLOW_INTERACTIVE_AUTHORIZATION flag, set by hostkitctl and busctl).
+func Interactive(msg dbus.Message) bool {
+	return msg.Flags&dbus.FlagAllowInteractiveAuthorization != 0
+}

@@ -68,7 +68,7 @@ func WaitIdle(ctx context.Context, timeout time.Duration, idle func() time.Durat
 		<-ctx.Done()
 		return ctx.Err()
 	}
-	check := min(timeout/4, time.Second)
+	check := max(min(timeout/4, time.Second), time.Millisecond)
 	ticker := time.NewTicker(check)
 	defer ticker.Stop()
 	for {
