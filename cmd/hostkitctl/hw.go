@@ -21,14 +21,20 @@ func init() {
 
 const hwName, hwPath = "org.hostkit.Hardware1", "/org/hostkit/Hardware1"
 
-// hwCall calls a method of org.hostkit.Hardware1, allowing polkit to ask for a password.
-func hwCall(busSpec, method string, out ...any) error {
+// hwCall calls a method of org.hostkit.Hardware1. For a method under polkit it allows
+// interactive authorization and starts a password agent on the terminal.
+func hwCall(busSpec, method string, polkit bool, out ...any) error {
 	conn, err := bus.Connect(busSpec)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	call := conn.Object(hwName, hwPath).Call(hwName+"."+method, dbus.FlagAllowInteractiveAuthorization)
+	var flags dbus.Flags
+	if polkit {
+		defer startPolkitAgent()()
+		flags = dbus.FlagAllowInteractiveAuthorization
+	}
+	call := conn.Object(hwName, hwPath).Call(hwName+"."+method, flags)
 	if call.Err != nil {
 		return fmt.Errorf("%s.%s: %w", hwName, method, call.Err)
 	}
@@ -45,7 +51,7 @@ func hwReport(busSpec string, args []string, stdout io.Writer) error {
 		return fmt.Errorf("hw report: unexpected argument %q", fs.Arg(0))
 	}
 	var data string
-	if err := hwCall(busSpec, "Describe", &data); err != nil {
+	if err := hwCall(busSpec, "Describe", false, &data); err != nil {
 		return err
 	}
 	if *asJSON {
@@ -69,7 +75,7 @@ func hwSerial(busSpec string, args []string, stdout io.Writer) error {
 		return fmt.Errorf("hw serial takes no arguments")
 	}
 	var serial string
-	if err := hwCall(busSpec, "GetHardwareSerial", &serial); err != nil {
+	if err := hwCall(busSpec, "GetHardwareSerial", true, &serial); err != nil {
 		return err
 	}
 	_, err := fmt.Fprintln(stdout, serial)
@@ -80,5 +86,5 @@ func hwReload(busSpec string, args []string, stdout io.Writer) error {
 	if len(args) > 0 {
 		return fmt.Errorf("hw reload takes no arguments")
 	}
-	return hwCall(busSpec, "Reload")
+	return hwCall(busSpec, "Reload", true)
 }
