@@ -1,0 +1,81 @@
+// Command bench measures hostkit against the tools it replaces, side by side in one run,
+// and prints ratios (make bench). It is not a test: nothing here passes or fails on time.
+//
+// Hardware report: `hostkit-hwd report --from-dump F --json` against the anchor
+// `dmidecode --from-dump F` on every shared SMBIOS dump, runs interleaved so that both
+// see the same machine load; the median wall time of each is compared.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"time"
+)
+
+func main() {
+	runs := flag.Int("runs", 30, "runs of each command per dump")
+	dumps := flag.String("dumps", "../shared/smbios-dumps", "directory of SMBIOS dumps")
+	hwd := flag.String("hwd", "bin/hostkit-hwd", "hostkit-hwd binary")
+	flag.Parse()
+	if err := run(*runs, *dumps, *hwd); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(runs int, dumpDir, hwd string) error {
+	dmidecode, err := exec.LookPath("dmidecode")
+	if err != nil {
+		return fmt.Errorf("dmidecode not found: apt-get install dmidecode")
+	}
+	files, err := filepath.Glob(filepath.Join(dumpDir, "*.bin"))
+	if err != nil || len(files) == 0 {
+		return fmt.Errorf("no dumps in %s", dumpDir)
+	}
+	fmt.Printf("hardware report: median wall time of %d runs each, interleaved\n", runs)
+	fmt.Printf("%-28s %14s %14s %8s\n", "dump", "dmidecode", "hostkit-hwd", "ratio")
+	var ratios []float64
+	for _, f := range files {
+		anchor := []string{dmidecode, "--from-dump", f}
+		ours := []string{hwd, "report", "--from-dump", f, "--json"}
+		var ta, to []time.Duration
+		for i := 0; i < runs; i++ {
+			d, err := timeRun(anchor)
+			if err != nil {
+				return err
+			}
+			ta = append(ta, d)
+			if d, err = timeRun(ours); err != nil {
+				return err
+			}
+			to = append(to, d)
+		}
+		ma, mo := median(ta), median(to)
+		r := float64(mo) / float64(ma)
+		ratios = append(ratios, r)
+		fmt.Printf("%-28s %12.2fms %12.2fms %7.2fx\n", filepath.Base(f), ms(ma), ms(mo), r)
+	}
+	sort.Float64s(ratios)
+	fmt.Printf("hostkit-hwd / dmidecode, median over dumps: %.2fx (below 1 is faster)\n", ratios[len(ratios)/2])
+	return nil
+}
+
+func timeRun(argv []string) (time.Duration, error) {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	start := time.Now()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return 0, fmt.Errorf("%v: %w\n%s", argv, err, out)
+	}
+	return time.Since(start), nil
+}
+
+func median(ds []time.Duration) time.Duration {
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	return ds[len(ds)/2]
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
