@@ -19,7 +19,7 @@ const testXML = `<node><interface name="org.hostkit.Test1">
 type good struct{}
 
 func (good) Describe(dbus.Sender) (string, *dbus.Error) { return "", nil }
-func (good) Reload(dbus.Sender) *dbus.Error            { return nil }
+func (good) Reload(dbus.Sender) *dbus.Error             { return nil }
 
 type wrongArgs struct{}
 
