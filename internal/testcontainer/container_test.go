@@ -173,7 +173,7 @@ func TestBootFailureCleansUp(t *testing.T) {
 			return os.Remove(filepath.Join(root, "usr/lib/systemd/systemd"))
 		}}, "systemd-nspawn exited"},
 	} {
-		before := containerDirs(t)
+		before := containerDirs(t, "harness-fail")
 		tc.opts.Name = "harness-fail"
 		tc.opts.Logf = t.Logf
 		c, err := Boot(tc.opts)
@@ -188,7 +188,7 @@ func TestBootFailureCleansUp(t *testing.T) {
 		if !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("case %d (%s): error %q does not contain %q", i, tc.name, err, tc.want)
 		}
-		if after := containerDirs(t); len(after) > len(before) {
+		if after := containerDirs(t, "harness-fail"); len(after) > len(before) {
 			t.Errorf("case %d (%s): container directories left behind: before %v, after %v", i, tc.name, before, after)
 		}
 		if procs := processesMentioning("harness-fail"); len(procs) > 0 {
@@ -262,9 +262,11 @@ func processesMentioning(s string) []string {
 	return found
 }
 
-func containerDirs(t *testing.T) []string {
+// containerDirs lists the container copies whose name starts with name: other test
+// packages boot containers of their own at the same time.
+func containerDirs(t *testing.T, name string) []string {
 	t.Helper()
-	dirs, err := filepath.Glob(filepath.Join(CacheDir(), "containers", "*"))
+	dirs, err := filepath.Glob(filepath.Join(CacheDir(), "containers", name+"-*"))
 	if err != nil {
 		t.Fatal(err)
 	}
