@@ -27,7 +27,9 @@ const Dir = "/etc/hostkit"
 func Path(name string) string { return filepath.Join(Dir, name+".conf") }
 
 // Option is one key a service understands. Set parses a value and stores it; its error
-// is reported with the file and line the value came from.
+// is reported with the file and line the value came from. Key "*" takes every key of the
+// section, for a section another program checks (the generator's [Rules] in
+// boot-order.conf, which the daemon must accept without judging).
 type Option struct {
 	Section string
 	Key     string
@@ -83,6 +85,9 @@ func Load(path string, opts []Option) error {
 		}
 		for _, a := range assignments {
 			o, ok := byName[a.Section+"\x00"+a.Key]
+			if !ok {
+				o, ok = byName[a.Section+"\x00*"]
+			}
 			if !ok {
 				return &Error{a.File, a.Line, unknownKey(a, opts)}
 			}

@@ -152,3 +152,21 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestLoadWildcardKeyTakesAnyKeyOfItsSection(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.conf")
+	write(t, path, "[Rules]\nOrder=a < b\nAnything=at all\n[Daemon]\nIdleTimeoutSec=5s\n")
+	var idle time.Duration
+	var seen []string
+	opts := append(DaemonOptions(&idle), Option{"Rules", "*", func(v string) error { seen = append(seen, v); return nil }})
+	if err := Load(path, opts); err != nil {
+		t.Fatal(err)
+	}
+	if idle != 5*time.Second || len(seen) != 2 {
+		t.Errorf("idle %v, rules seen %q; want 5s and both values", idle, seen)
+	}
+	write(t, path, "[Daemon]\nIdleTimeoutSecs=5s\n")
+	if err := Load(path, opts); err == nil || !strings.Contains(err.Error(), "unknown key IdleTimeoutSecs=") {
+		t.Errorf("a wildcard in [Rules] let an unknown key of [Daemon] through: %v", err)
+	}
+}
