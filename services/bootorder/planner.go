@@ -1,0 +1,969 @@
+package bootorder
+
+import (
+	"cmp"
+	"container/heap"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// How PlanOrder orders (see also the package documentation of hostkit-bootorder(8)):
+//
+// 1. Every script, rc.local and native unit a rule names is a node. A script's priority is
+//    its S## link (the one in the lowest of runlevels 2-5 that has one, else runlevel 1):
+//    that is what rc ran. Without any S or K link, the chkconfig: header says what
+//    `chkconfig --add` would link; without that, LSB Default-Start gives the runlevels
+//    and there is no priority.
+// 2. Explicit relations (LSB Required-Start, Should-Start, X-Start-Before, Provides
+//    aliases and custom $facilities, and Order= rules) are edges between nodes. Cycles
+//    among them are broken, weakest first (Should-Start, then Required-Start and
+//    X-Start-Before, then rules), each with a warning naming every member.
+// 3. One start order of all nodes is computed: a topological sort of the explicit edges
+//    that, among the nodes free to go next, takes the lowest (priority, name) first, the
+//    name compared bytewise as rc's glob sorted S55nginx before S55sshd. So the order is
+//    the priority order wherever no explicit relation contradicts it; where one does, the
+//    later node waits for its dependency and a warning says so. Units with $all come
+//    after every other unit, rc.local after those.
+// 4. Edges are minimal: per target each node is ordered after its nearest predecessor in
+//    that order among the nodes with a priority enabled in the target's runlevels
+//    (rescue.target: 1; multi-user.target: 2, 3, 4; graphical.target: 2-5, as graphical
+//    pulls in multi-user). A chain per target, not one for all: After= has no effect
+//    through a unit that is not started, so a script enabled only in runlevel 5 must not
+//    be the only link between two multi-user scripts. Chains of targets that hold the same
+//    units give the same edges, written once, so a tree of n scripts gets at most 3n
+//    priority edges (n-1 when all share their runlevels), against systemd-sysv-generator's
+//    n²/2. Because every chain follows the one order, no chain edge can close a cycle.
+// 5. rc.local (rc-local.service) is ordered after every SysV unit of runlevels 2-5,
+//    explicitly rather than through the chain, so it holds whatever fails to start.
+
+// Edge strengths: when explicit relations form a cycle, the weakest edge is dropped first.
+const (
+	strengthShould   = 1 // Should-Start
+	strengthRequired = 2 // Required-Start, X-Start-Before
+	strengthRule     = 3 // Order= in boot-order.conf: the admin's own word
+)
+
+// Groups come before priority in the start order.
+const (
+	groupNormal  = 0
+	groupAll     = 1 // Required-Start or Should-Start: $all
+	groupRCLocal = 2
+)
+
+// facilityTargets are the LSB facilities systemd has targets for, as
+// systemd-sysv-generator maps them. $syslog needs nothing: journald's socket is up
+// before any service starts.
+var facilityTargets = map[string]string{
+	"$local_fs":  "local-fs.target",
+	"$remote_fs": "remote-fs.target",
+	"$network":   "network-online.target",
+	"$named":     "nss-lookup.target",
+	"$time":      "time-sync.target",
+	"$portmap":   "rpcbind.target",
+}
+
+// chainTargets are the targets whose start order the priorities decide, with the
+// runlevels whose scripts run when the target is reached.
+var chainTargets = []struct {
+	target string
+	levels Runlevels
+}{
+	{"rescue.target", 1 << 1},
+	{"multi-user.target", 1<<2 | 1<<3 | 1<<4},
+	{"graphical.target", 1<<2 | 1<<3 | 1<<4 | 1<<5},
+}
+
+// multiUserLevels are the runlevels rc.local ran in (S99local in rc2.d to rc5.d).
+const multiUserLevels = Runlevels(1<<2 | 1<<3 | 1<<4 | 1<<5)
+
+type node struct {
+	u      Unit
+	prio   int       // -1: none
+	levels Runlevels // runlevels it starts in (1-5 only)
+	group  int
+	sysv   bool // a SysV script, also when a native unit shadows it
+	// ghost is a unit outside the plan (a target, a native unit no rule names) that
+	// relations name: it takes part in cycle detection, as a cycle can pass through it.
+	ghost  bool
+	script *Script
+	name   string // script name (for Provides), "" for others
+	pos    int    // place in the start order
+
+	prioWhy  *Reason
+	after    map[string]Reason
+	before   map[string]Reason
+	wants    map[string]Reason
+	allWhy   *Reason // its Required-Start: $all
+	extraWhy []Reason
+}
+
+func (n *node) ordered() bool { return n.prio >= 0 || n.group != groupNormal }
+
+type relEdge struct {
+	earlier, later *node
+	strength       int
+	reason         Reason // Path, Line and Why; Fact is set per side
+	dropped        bool
+}
+
+type planner struct {
+	t        *Tree
+	nodes    []*node
+	byUnit   map[string]*node
+	byName   map[string]*node // script names
+	alias    map[string]*node // LSB Provides names
+	provides map[string][]*node
+	edges    []*relEdge
+	rc       *node
+	ghosts   map[string]*node
+	warnings []Warning
+	reasons  map[*node][]Reason // facts in the order they were found
+}
+
+// PlanOrder turns t into the ordering hostkit makes real, written in mode (ModeDropIns or
+// ModeWrappers, recorded in the plan). The plan holds every script (a shadowed one under
+// its native unit's name, Kind native), rc.local as rc-local.service when t has one
+// (in both modes: systemd's own rc-local.service is not ordered after SysV units), and
+// every native unit a rule names. Units are listed in the planned start order; their
+// After, Before, Wants and Targets are sorted, every edge listed on both of its plan
+// units. Warnings are t's and the planner's (contradictions, cycles, rules that cannot
+// apply), sorted by path and line. The same Tree always gives the same Plan; PlanOrder
+// never fails and never plans a cycle. See the comment above for how it orders.
+func PlanOrder(t *Tree, mode string) *Plan {
+	p := &planner{
+		t:        t,
+		byUnit:   map[string]*node{},
+		byName:   map[string]*node{},
+		alias:    map[string]*node{},
+		provides: map[string][]*node{},
+		reasons:  map[*node][]Reason{},
+		ghosts:   map[string]*node{},
+	}
+	p.warnings = append(p.warnings, t.Warnings...)
+	p.addScripts()
+	p.addRCLocal()
+	p.addProvides()
+	p.applyPriorityRules()
+	p.addRuleNodes()
+	p.addRelations()
+	p.addOrderRules()
+	p.breakCycles()
+	order := p.startOrder()
+	p.warnContradictions()
+	p.addExplicitEdges()
+	p.addChains(order)
+	p.addRCLocalEdges(order)
+	return p.result(order, mode)
+}
+
+func (p *planner) warn(path string, line int, format string, args ...any) {
+	p.warnings = append(p.warnings, Warning{Path: path, Line: line, Message: fmt.Sprintf(format, args...)})
+}
+
+func (p *planner) why(n *node, r Reason) { p.reasons[n] = append(p.reasons[n], r) }
+
+func (p *planner) newNode(u Unit) *node {
+	n := &node{u: u, prio: -1, after: map[string]Reason{}, before: map[string]Reason{}, wants: map[string]Reason{}}
+	p.nodes = append(p.nodes, n)
+	p.byUnit[u.Unit] = n
+	return n
+}
+
+func (p *planner) addScripts() {
+	scripts := slices.Clone(p.t.Scripts)
+	sort.SliceStable(scripts, func(i, j int) bool { return scripts[i].Name < scripts[j].Name })
+	for i := range scripts {
+		sc := &scripts[i]
+		unit := sc.Unit
+		if unit == "" {
+			unit = sc.Name + ".service"
+		}
+		if !validName(sc.Name) || unit != sc.Name+".service" {
+			p.warn(sc.Path, 0, "%q cannot be a unit name; skipped", clip(sc.Name))
+			continue
+		}
+		if other := p.byUnit[unit]; other != nil {
+			p.warn(sc.Path, 0, "%s is already the script of %s; skipped", other.u.Source, unit)
+			continue
+		}
+		n := p.newNode(Unit{Unit: unit, Source: sc.Path, Kind: KindSysV})
+		n.sysv, n.script, n.name = true, sc, sc.Name
+		p.byName[sc.Name] = n
+		p.placeScript(n, sc)
+		h := sc.Header
+		if native, ok := p.t.NativeUnits[unit]; ok {
+			n.u.Kind, n.u.Source, n.u.Shadowed = KindNative, native, true
+			if p.t.Masked[unit] {
+				n.levels = 0
+				p.why(n, Reason{Fact: "masked", Path: native, Why: fmt.Sprintf("%s is masked (a link to /dev/null): neither it nor %s starts", unit, sc.Path)})
+			} else {
+				p.why(n, Reason{Fact: "shadowed", Path: native, Why: fmt.Sprintf("the native unit replaces %s, which systemd does not run; the unit takes the script's place in the order", sc.Path)})
+			}
+			continue // the native unit has its own description, pidfile and reload
+		}
+		n.u.PIDFile, n.u.Reload = h.PIDFile, h.Reload
+		switch {
+		case h.LSB != nil && h.LSB.ShortDescription != "":
+			n.u.Description = h.LSB.ShortDescription
+		case h.LSB != nil && h.LSB.Description != "":
+			n.u.Description = h.LSB.Description
+		default:
+			n.u.Description = h.Description
+		}
+	}
+}
+
+// placeScript sets a script's runlevels and priority from its links, else its headers.
+func (p *planner) placeScript(n *node, sc *Script) {
+	h := sc.Header
+	starts := map[int]Link{}
+	for _, l := range sc.Links {
+		if l.Runlevel < 1 || l.Runlevel > 5 || !l.Start {
+			continue
+		}
+		if first, ok := starts[l.Runlevel]; ok {
+			if first.Priority != l.Priority {
+				p.warn(l.Path, 0, "a second S link for %s in runlevel %d (rc ran it twice); hostkit uses %s", sc.Name, l.Runlevel, first.Path)
+			}
+			continue
+		}
+		starts[l.Runlevel] = l
+		n.levels |= 1 << l.Runlevel
+	}
+	chk := h.Chkconfig
+	switch {
+	case len(sc.Links) > 0 && n.levels != 0:
+		var used Link
+		for _, level := range []int{2, 3, 4, 5, 1} {
+			if l, ok := starts[level]; ok {
+				used = l
+				break
+			}
+		}
+		n.prio = used.Priority
+		n.prioWhy = &Reason{Fact: fmt.Sprintf("priority %d", used.Priority), Path: used.Path,
+			Why: fmt.Sprintf("S%02d link in %s", used.Priority, dirOf(used.Path))}
+		var others []string
+		for level := 2; level <= 5; level++ {
+			if l, ok := starts[level]; ok && l.Priority != used.Priority {
+				others = append(others, fmt.Sprintf("S%02d in %s", l.Priority, dirOf(l.Path)))
+			}
+		}
+		if len(others) > 0 {
+			p.warn(sc.Path, 0, "its S links disagree (%s, but %s); hostkit uses %d from %s for every target",
+				strings.Join(others, ", "), linkText(used), used.Priority, used.Path)
+		}
+		if chk != nil && chk.Start >= 0 && chk.Start != used.Priority {
+			p.warn(sc.Path, chk.Line, "chkconfig: start priority %d disagrees with the link %s, which is what init ran and what hostkit follows; to make %d real run `chkconfig %s resetpriorities` (or chkconfig --del and --add), else change the header to %d",
+				chk.Start, used.Path, chk.Start, sc.Name, used.Priority)
+		}
+		p.why(n, Reason{Fact: "runlevels " + n.levels.String(), Path: used.Path, Why: "S links in " + linkDirs(starts)})
+	case len(sc.Links) > 0:
+		// Only K links: `chkconfig NAME off` (or update-rc.d disable) in every runlevel.
+		p.why(n, Reason{Fact: "not enabled", Path: sc.Links[0].Path, Why: "K links only: turned off in every runlevel"})
+		if chk != nil && chk.Start >= 0 {
+			n.prio = chk.Start // not in any chain (no runlevels); it sorts by it
+			n.prioWhy = &Reason{Fact: fmt.Sprintf("priority %d", chk.Start), Path: sc.Path, Line: chk.Line, Why: chkText(chk)}
+		}
+	case chk != nil:
+		n.levels = chk.Runlevels & (1<<1 | multiUserLevels)
+		if chk.Start >= 0 {
+			n.prio = chk.Start
+			n.prioWhy = &Reason{Fact: fmt.Sprintf("priority %d", chk.Start), Path: sc.Path, Line: chk.Line, Why: chkText(chk) + " (no rcN.d links: as chkconfig --add would link it)"}
+		}
+		if l := h.LSB; l != nil && l.DefaultStartLine != 0 && l.DefaultStart&^1&^(1<<6) != chk.Runlevels&^1&^(1<<6) {
+			p.warn(sc.Path, l.DefaultStartLine, "Default-Start %s disagrees with the chkconfig: runlevels %s of line %d; hostkit follows the chkconfig: line",
+				l.DefaultStart, chk.Runlevels, chk.Line)
+		}
+		p.why(n, Reason{Fact: "runlevels " + n.levels.String(), Path: sc.Path, Line: chk.Line, Why: chkText(chk)})
+	case h.LSB != nil && h.LSB.DefaultStartLine != 0:
+		n.levels = h.LSB.DefaultStart & (1<<1 | multiUserLevels)
+		p.why(n, Reason{Fact: "runlevels " + n.levels.String(), Path: sc.Path, Line: h.LSB.DefaultStartLine, Why: "Default-Start (no rcN.d links or chkconfig: line); no priority"})
+	default:
+		p.warn(sc.Path, 0, "no rcN.d links, chkconfig: line or LSB Default-Start: not enabled (add a line such as \"# chkconfig: 2345 50 50\" and run chkconfig --add %s)", sc.Name)
+	}
+	if n.prio >= 0 {
+		n.u.Priority = ptr(n.prio)
+	}
+}
+
+func (p *planner) addRCLocal() {
+	rc := p.t.RCLocal
+	if rc == nil {
+		return
+	}
+	if other := p.byUnit["rc-local.service"]; other != nil {
+		p.warn(rc.Path, 0, "rc-local.service is already the unit of %s; rc.local left out", other.u.Source)
+		return
+	}
+	n := p.newNode(Unit{Unit: "rc-local.service", Source: rc.Path, Kind: KindRCLocal, Priority: ptr(99)})
+	n.levels, n.group = multiUserLevels, groupRCLocal
+	n.prioWhy = &Reason{Fact: "priority 99", Path: rc.Path, Why: "rc.local ran last, as S99local"}
+	p.rc = n
+}
+
+// addProvides records LSB Provides: names as aliases of their script's unit, and
+// facilities as targets the script is before.
+func (p *planner) addProvides() {
+	for _, n := range p.nodes {
+		if n.script == nil || n.script.Header.LSB == nil {
+			continue
+		}
+		prov := n.script.Header.LSB.Provides
+		for _, name := range prov.Names {
+			r := Reason{Path: n.script.Path, Line: prov.Line, Why: "Provides: " + name}
+			switch {
+			case name == n.name:
+			case strings.HasPrefix(name, "$"):
+				p.provides[name] = append(p.provides[name], n)
+				if target, ok := facilityTargets[name]; ok && !n.u.Shadowed {
+					// The facility is there once the script has run: other units reach
+					// it through the target, and the script pulls the target in.
+					p.addExternal(n, false, target, strengthRequired, r)
+					if name == "$network" {
+						p.addExternal(n, false, "network.target", strengthRequired, r)
+					}
+					r.Fact = "wants " + target
+					n.wants[target] = r
+				}
+			case p.byName[name] != nil:
+				p.warn(n.script.Path, prov.Line, "Provides: %s is the name of the script %s, which keeps it; ignored", name, p.byName[name].u.Source)
+			case p.alias[name] != nil:
+				p.warn(n.script.Path, prov.Line, "Provides: %s is also provided by %s, which comes first by name and keeps it; ignored", name, p.alias[name].u.Source)
+			default:
+				p.alias[name] = n
+			}
+		}
+	}
+}
+
+// resolve returns the plan node name stands for, or nil and the unit name outside the
+// plan. A name without a unit suffix is a script's, else a native unit's, else an LSB
+// Provides alias (systemd's own units win over aliases, as systemd-sysv-generator does
+// not write an alias over a real unit).
+func (p *planner) resolve(name string) (*node, string) {
+	unit, stem := name, name
+	if isUnitName(name) {
+		s, ok := strings.CutSuffix(name, ".service")
+		if !ok {
+			return p.byUnit[name], name
+		}
+		stem = s
+	} else {
+		unit = name + ".service"
+	}
+	if n := p.byUnit[unit]; n != nil {
+		return n, unit
+	}
+	if _, ok := p.t.NativeUnits[unit]; ok {
+		return nil, unit
+	}
+	if n := p.alias[stem]; n != nil {
+		return n, n.u.Unit
+	}
+	return nil, unit
+}
+
+// nativeNode returns the node of native unit unit, adding it.
+func (p *planner) nativeNode(unit string) *node {
+	if n := p.byUnit[unit]; n != nil {
+		return n
+	}
+	n := p.newNode(Unit{Unit: unit, Source: p.t.NativeUnits[unit], Kind: KindNative})
+	if p.t.Masked[unit] {
+		p.why(n, Reason{Fact: "masked", Path: n.u.Source, Why: "a link to /dev/null: it does not start"})
+	}
+	return n
+}
+
+func (p *planner) applyPriorityRules() {
+	for _, r := range p.t.Rules {
+		if r.Order != nil {
+			continue
+		}
+		n, unit := p.resolve(r.Unit)
+		switch {
+		case n != nil && (n.u.Kind == KindSysV || n.u.Kind == KindRCLocal):
+			p.warn(r.Path, r.Line, "%s: %s is %s; its priority comes from its S## link or chkconfig: header (set it there); rule left out", r.Text(), n.u.Unit, n.u.Source)
+			continue
+		case n == nil && strings.HasSuffix(unit, ".target"):
+			p.warn(r.Path, r.Line, "%s: a target has no priority; rule left out", r.Text())
+			continue
+		case n == nil:
+			n = p.nativeNode(unit)
+			p.warnUnknown(r, unit)
+		}
+		if p.t.Masked[n.u.Unit] {
+			continue
+		}
+		n.prio, n.u.Priority = r.Priority, ptr(r.Priority)
+		n.levels = r.Runlevels & (1<<1 | multiUserLevels)
+		n.prioWhy = &Reason{Fact: fmt.Sprintf("priority %d", r.Priority), Path: r.Path, Line: r.Line, Why: r.Text()}
+	}
+}
+
+func (p *planner) warnUnknown(r Rule, unit string) {
+	if _, ok := p.t.NativeUnits[unit]; !ok {
+		p.warn(r.Path, r.Line, "%s: no unit file, init script or Provides name for %s (a typo?); the rule still names it, in case a generator makes it", r.Text(), unit)
+	}
+}
+
+// addRuleNodes adds the native units Order= rules name before any relation is resolved,
+// so that a header naming such a unit is an edge between nodes.
+func (p *planner) addRuleNodes() {
+	for _, r := range p.t.Rules {
+		for _, name := range r.Order {
+			if n, unit := p.resolve(name); n == nil && !strings.HasSuffix(unit, ".target") {
+				p.nativeNode(unit)
+				p.warnUnknown(r, unit)
+			}
+		}
+	}
+}
+
+// addExternal orders n after (or before) a unit outside the plan.
+func (p *planner) addExternal(n *node, after bool, unit string, strength int, r Reason) {
+	g := p.ghosts[unit]
+	if g == nil {
+		g = &node{u: Unit{Unit: unit}, prio: -1, ghost: true}
+		p.nodes = append(p.nodes, g)
+		p.ghosts[unit] = g
+	}
+	if after {
+		p.addEdge(g, n, strength, r)
+	} else {
+		p.addEdge(n, g, strength, r)
+	}
+}
+
+func (p *planner) addEdge(earlier, later *node, strength int, r Reason) {
+	p.edges = append(p.edges, &relEdge{earlier: earlier, later: later, strength: strength, reason: r})
+}
+
+// addRelations turns LSB Required-Start, Should-Start and X-Start-Before into edges.
+func (p *planner) addRelations() {
+	for _, n := range p.nodes {
+		if n.script == nil || n.script.Header.LSB == nil || n.u.Shadowed {
+			continue // a native unit that shadows a script has relations of its own
+		}
+		l := n.script.Header.LSB
+		p.relation(n, "Required-Start", l.RequiredStart, strengthRequired, true)
+		p.relation(n, "Should-Start", l.ShouldStart, strengthShould, true)
+		p.relation(n, "X-Start-Before", l.StartBefore, strengthRequired, false)
+	}
+}
+
+func (p *planner) relation(n *node, key string, list Names, strength int, after bool) {
+	path := n.script.Path
+	for _, name := range list.Names {
+		r := Reason{Path: path, Line: list.Line, Why: key + ": " + name}
+		edge := func(other *node) {
+			if after {
+				p.addEdge(other, n, strength, r)
+			} else {
+				p.addEdge(n, other, strength, r)
+			}
+		}
+		switch {
+		case name == "$all":
+			if !after {
+				p.warn(path, list.Line, "%s: $all means nothing before a unit; ignored", key)
+				continue
+			}
+			n.group = groupAll
+			n.allWhy = &r
+		case name == "$syslog":
+			// journald's socket is there before any service: nothing to wait for.
+		case facilityTargets[name] != "":
+			target := facilityTargets[name]
+			p.addExternal(n, after, target, strength, r)
+			if name == "$network" && after {
+				r.Fact = "wants " + target
+				n.wants[target] = r
+			}
+		case strings.HasPrefix(name, "$"):
+			providers := p.provides[name]
+			if len(providers) == 0 {
+				p.warn(path, list.Line, "%s: unknown facility %s (systemd maps none such, and no script Provides it); ignored", key, name)
+			}
+			for _, other := range providers {
+				if other != n {
+					edge(other)
+				}
+			}
+		default:
+			other, unit := p.resolve(name)
+			switch {
+			case other == n:
+				p.warn(path, list.Line, "%s: %s names the script itself; ignored", key, name)
+			case other != nil:
+				edge(other)
+			default:
+				if _, native := p.t.NativeUnits[unit]; !native && key == "Required-Start" {
+					p.warn(path, list.Line, "%s: %s is no init script, Provides name or unit file; ordered after %s anyway, in case it appears", key, name, unit)
+				}
+				p.addExternal(n, after, unit, strength, r)
+			}
+		}
+	}
+}
+
+func (p *planner) addOrderRules() {
+	for _, rule := range p.t.Rules {
+		for i := 1; i < len(rule.Order); i++ {
+			first, firstUnit := p.resolve(rule.Order[i-1])
+			then, thenUnit := p.resolve(rule.Order[i])
+			r := Reason{Path: rule.Path, Line: rule.Line, Why: rule.Text()}
+			switch {
+			case first != nil && first == then:
+				p.warn(rule.Path, rule.Line, "%s: %s is ordered after itself; left out", rule.Text(), firstUnit)
+			case first != nil && then != nil:
+				p.addEdge(first, then, strengthRule, r)
+			case then != nil:
+				p.addExternal(then, true, firstUnit, strengthRule, r)
+			case first != nil:
+				p.addExternal(first, false, thenUnit, strengthRule, r)
+			default:
+				p.warn(rule.Path, rule.Line, "%s: neither %s nor %s is a service hostkit plans; order targets in their unit files; left out", rule.Text(), firstUnit, thenUnit)
+			}
+		}
+	}
+}
+
+// breakCycles drops explicit edges until none form a cycle, the weakest of each cycle
+// first, each drop a warning that names every unit of the cycle.
+func (p *planner) breakCycles() {
+	for {
+		sccs := p.cycles()
+		if len(sccs) == 0 {
+			return
+		}
+		for _, scc := range sccs {
+			in := map[*node]bool{}
+			names := make([]string, len(scc))
+			for i, n := range scc {
+				in[n] = true
+				names[i] = n.u.Unit
+			}
+			sort.Strings(names)
+			var weakest *relEdge
+			for _, e := range p.edges {
+				if e.dropped || !in[e.earlier] || !in[e.later] {
+					continue
+				}
+				if weakest == nil || e.strength < weakest.strength ||
+					e.strength == weakest.strength && (e.later.u.Unit > weakest.later.u.Unit ||
+						e.later.u.Unit == weakest.later.u.Unit && e.earlier.u.Unit > weakest.earlier.u.Unit) {
+					weakest = e
+				}
+			}
+			weakest.dropped = true
+			p.warn(weakest.reason.Path, weakest.reason.Line, "ordering cycle among %s; %s is left out (%s after %s), the weakest relation in the cycle",
+				strings.Join(names, ", "), weakest.reason.Why, weakest.later.u.Unit, weakest.earlier.u.Unit)
+		}
+	}
+}
+
+// cycles returns the strongly connected components of more than one node of the graph
+// of explicit edges (Tarjan's algorithm, iterative so that no input can exhaust a stack).
+func (p *planner) cycles() [][]*node {
+	succ := map[*node][]*node{}
+	for _, e := range p.edges {
+		if !e.dropped {
+			succ[e.earlier] = append(succ[e.earlier], e.later)
+		}
+	}
+	index := map[*node]int{}
+	low := map[*node]int{}
+	onStack := map[*node]bool{}
+	var stack []*node
+	var out [][]*node
+	next := 0
+	type frame struct {
+		n *node
+		i int
+	}
+	for _, root := range p.nodes {
+		if _, seen := index[root]; seen {
+			continue
+		}
+		work := []frame{{root, 0}}
+		index[root], low[root] = next, next
+		next++
+		stack = append(stack, root)
+		onStack[root] = true
+		for len(work) > 0 {
+			f := &work[len(work)-1]
+			if f.i < len(succ[f.n]) {
+				w := succ[f.n][f.i]
+				f.i++
+				if _, seen := index[w]; !seen {
+					index[w], low[w] = next, next
+					next++
+					stack = append(stack, w)
+					onStack[w] = true
+					work = append(work, frame{w, 0})
+				} else if onStack[w] {
+					low[f.n] = min(low[f.n], index[w])
+				}
+				continue
+			}
+			v := f.n
+			work = work[:len(work)-1]
+			if len(work) > 0 {
+				parent := work[len(work)-1].n
+				low[parent] = min(low[parent], low[v])
+			}
+			if low[v] == index[v] {
+				var scc []*node
+				for {
+					w := stack[len(stack)-1]
+					stack = stack[:len(stack)-1]
+					onStack[w] = false
+					scc = append(scc, w)
+					if w == v {
+						break
+					}
+				}
+				if len(scc) > 1 {
+					out = append(out, scc)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// orderKey is a node's place when nothing but priority decides: group, priority (none
+// counts as earliest: such a node goes as soon as its relations allow), then the name
+// compared bytewise, as the C locale does.
+func orderLess(a, b *node) bool {
+	if a.group != b.group {
+		return a.group < b.group
+	}
+	if a.prio != b.prio {
+		return a.prio < b.prio
+	}
+	return a.u.Unit < b.u.Unit
+}
+
+type nodeHeap []*node
+
+func (h nodeHeap) Len() int           { return len(h) }
+func (h nodeHeap) Less(i, j int) bool { return orderLess(h[i], h[j]) }
+func (h nodeHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *nodeHeap) Push(x any)        { *h = append(*h, x.(*node)) }
+func (h *nodeHeap) Pop() any {
+	old := *h
+	n := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return n
+}
+
+// startOrder sorts the nodes topologically by the explicit edges, taking the lowest
+// (group, priority, name) among the nodes free to go.
+func (p *planner) startOrder() []*node {
+	indeg := map[*node]int{}
+	succ := map[*node][]*node{}
+	for _, e := range p.edges {
+		if !e.dropped {
+			indeg[e.later]++
+			succ[e.earlier] = append(succ[e.earlier], e.later)
+		}
+	}
+	h := &nodeHeap{}
+	for _, n := range p.nodes {
+		if indeg[n] == 0 {
+			*h = append(*h, n)
+		}
+	}
+	heap.Init(h)
+	order := make([]*node, 0, len(p.nodes))
+	for h.Len() > 0 {
+		n := heap.Pop(h).(*node)
+		n.pos = len(order)
+		order = append(order, n)
+		for _, s := range succ[n] {
+			if indeg[s]--; indeg[s] == 0 {
+				heap.Push(h, s)
+			}
+		}
+	}
+	if len(order) != len(p.nodes) {
+		panic("bootorder: a cycle survived breakCycles") // breakCycles leaves none
+	}
+	return order
+}
+
+// warnContradictions says where an explicit relation overrides the priority order of
+// two units that start in a common runlevel.
+func (p *planner) warnContradictions() {
+	for _, e := range p.edges {
+		a, b := e.earlier, e.later
+		if e.dropped || a.prio < 0 || b.prio < 0 || a.levels&b.levels == 0 || a.group != b.group || !orderLess(b, a) {
+			continue
+		}
+		how := fmt.Sprintf("priority %d comes before %d", b.prio, a.prio)
+		if a.prio == b.prio {
+			how = fmt.Sprintf("at equal priority %d, rc ran %s first by name", a.prio, b.u.Unit)
+		}
+		p.warn(e.reason.Path, e.reason.Line, "%s orders %s after %s against their priorities (%s); the explicit relation wins",
+			e.reason.Why, b.u.Unit, a.u.Unit, how)
+	}
+}
+
+func (p *planner) addExplicitEdges() {
+	for _, e := range p.edges {
+		if e.dropped {
+			continue
+		}
+		r := e.reason
+		if !e.later.ghost {
+			r.Fact = "after " + e.earlier.u.Unit
+			p.addAfter(e.later, e.earlier, r)
+		}
+		if !e.earlier.ghost {
+			r.Fact = "before " + e.later.u.Unit
+			p.addBefore(e.earlier, e.later, r)
+		}
+	}
+}
+
+func (p *planner) addAfter(later, earlier *node, r Reason) {
+	if _, ok := later.after[earlier.u.Unit]; !ok {
+		later.after[earlier.u.Unit] = r
+	} else {
+		later.extraWhy = append(later.extraWhy, r)
+	}
+}
+
+func (p *planner) addBefore(earlier, later *node, r Reason) {
+	if _, ok := earlier.before[later.u.Unit]; !ok {
+		earlier.before[later.u.Unit] = r
+	} else {
+		earlier.extraWhy = append(earlier.extraWhy, r)
+	}
+}
+
+// addChains orders each node after its nearest predecessor in every target it starts in.
+func (p *planner) addChains(order []*node) {
+	type pair struct{ earlier, later *node }
+	var pairs []pair
+	targets := map[pair][]string{}
+	for _, c := range chainTargets {
+		var prev *node
+		for _, n := range order {
+			if n.levels&c.levels == 0 || !n.ordered() || n.group == groupRCLocal {
+				continue
+			}
+			if prev != nil {
+				k := pair{prev, n}
+				if _, seen := targets[k]; !seen {
+					pairs = append(pairs, k)
+				}
+				targets[k] = append(targets[k], c.target)
+			}
+			prev = n
+		}
+	}
+	for _, k := range pairs {
+		in := strings.Join(targets[k], ", ")
+		later, earlier := k.later, k.earlier
+		if later.group == groupAll && earlier.group != groupAll {
+			r := *later.allWhy
+			r.Fact = "after " + earlier.u.Unit
+			r.Why += fmt.Sprintf(": %s is the last other unit in %s", earlier.u.Unit, in)
+			p.addAfter(later, earlier, r)
+			r.Fact = "before " + later.u.Unit
+			p.addBefore(earlier, later, r)
+			continue
+		}
+		at := later.prioWhy
+		if at == nil {
+			at = later.allWhy
+		}
+		p.addAfter(later, earlier, Reason{Fact: "after " + earlier.u.Unit, Path: at.Path, Line: at.Line,
+			Why: fmt.Sprintf("%s (%s) is the nearest lower position in %s", earlier.u.Unit, prioText(earlier), in)})
+		at = earlier.prioWhy
+		if at == nil {
+			at = earlier.allWhy
+		}
+		p.addBefore(earlier, later, Reason{Fact: "before " + later.u.Unit, Path: at.Path, Line: at.Line,
+			Why: fmt.Sprintf("%s (%s) is the nearest higher position in %s", later.u.Unit, prioText(later), in)})
+	}
+	// A $all unit also comes after the enabled units that have no priority (and so no
+	// chain position) and start in a runlevel it starts in.
+	for _, n := range order {
+		if n.group != groupAll {
+			continue
+		}
+		for _, m := range order[:n.pos] {
+			if m.group == groupNormal && !m.ordered() && m.levels&n.levels != 0 {
+				r := *n.allWhy
+				r.Fact = "after " + m.u.Unit
+				p.addAfter(n, m, r)
+				r.Fact = "before " + n.u.Unit
+				p.addBefore(m, n, r)
+			}
+		}
+	}
+}
+
+func prioText(n *node) string {
+	switch {
+	case n.group == groupAll:
+		return "Required-Start: $all"
+	case n.prio >= 0:
+		return fmt.Sprintf("priority %d", n.prio)
+	}
+	return "no priority"
+}
+
+// addRCLocalEdges orders rc-local.service after every SysV unit that starts in
+// runlevels 2-5, as S99local ran after every other S link.
+func (p *planner) addRCLocalEdges(order []*node) {
+	rc := p.rc
+	if rc == nil {
+		return
+	}
+	for _, n := range order[:rc.pos] {
+		if !n.sysv || n.levels&multiUserLevels == 0 {
+			continue
+		}
+		r := Reason{Fact: "after " + n.u.Unit, Path: rc.u.Source, Why: "rc.local runs after every SysV unit, as S99local did"}
+		p.addAfter(rc, n, r)
+		r.Fact = "before rc-local.service"
+		p.addBefore(n, rc, r)
+	}
+}
+
+func (p *planner) result(order []*node, mode string) *Plan {
+	plan := &Plan{Mode: mode, Units: make([]Unit, 0, len(p.byUnit)), Warnings: p.warnings}
+	for _, n := range order {
+		if n.ghost {
+			continue
+		}
+		u := n.u
+		u.Targets = n.levels.Targets()
+		if n == p.rc {
+			u.Targets = []string{"multi-user.target"} // as systemd's rc-local.service
+		}
+		u.After = sortedKeys(n.after)
+		u.Before = sortedKeys(n.before)
+		if len(n.wants) > 0 {
+			u.Wants = sortedKeys(n.wants)
+		}
+		u.Why = []Reason{}
+		if n.prioWhy != nil {
+			u.Why = append(u.Why, *n.prioWhy)
+		}
+		u.Why = append(u.Why, p.reasons[n]...)
+		for _, list := range []struct {
+			m    map[string]Reason
+			keys []string
+		}{{n.after, u.After}, {n.before, u.Before}, {n.wants, u.Wants}} {
+			for _, k := range list.keys {
+				u.Why = append(u.Why, list.m[k])
+			}
+		}
+		u.Why = append(u.Why, n.extraWhy...)
+		plan.Units = append(plan.Units, u)
+	}
+	if plan.Warnings == nil {
+		plan.Warnings = []Warning{}
+	}
+	sort.SliceStable(plan.Warnings, func(i, j int) bool {
+		a, b := plan.Warnings[i], plan.Warnings[j]
+		return cmp.Or(cmp.Compare(a.Path, b.Path), cmp.Compare(a.Line, b.Line), cmp.Compare(a.Message, b.Message)) < 0
+	})
+	plan.Warnings = slices.Compact(plan.Warnings)
+	return plan
+}
+
+func sortedKeys(m map[string]Reason) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func ptr(v int) *int { return &v }
+
+func dirOf(p string) string {
+	if i := strings.LastIndexByte(p, '/'); i > 0 {
+		return p[:i]
+	}
+	return p
+}
+
+func linkText(l Link) string { return fmt.Sprintf("S%02d in %s", l.Priority, dirOf(l.Path)) }
+
+func linkDirs(starts map[int]Link) string {
+	var dirs []string
+	for level := 1; level <= 5; level++ {
+		if l, ok := starts[level]; ok {
+			dirs = append(dirs, dirOf(l.Path))
+		}
+	}
+	return strings.Join(dirs, " ")
+}
+
+func chkText(c *Chkconfig) string {
+	s := fmt.Sprintf("chkconfig: %s", c.Runlevels)
+	for _, v := range []int{c.Start, c.Stop} {
+		if v >= 0 {
+			s += fmt.Sprintf(" %d", v)
+		}
+	}
+	return s
+}
+
+// Edge is one ordering of a plan: Later starts after Earlier is up.
+type Edge struct {
+	Earlier string `json:"earlier"`
+	Later   string `json:"later"`
+}
+
+// EdgeList returns every ordering of the plan once, whether a unit lists it in After
+// (Later's) or Before (Earlier's) or both, sorted by Later then Earlier. The verifier
+// checks these, and a writer writes each once.
+func (p *Plan) EdgeList() []Edge {
+	seen := map[Edge]bool{}
+	var out []Edge
+	add := func(e Edge) {
+		if !seen[e] {
+			seen[e] = true
+			out = append(out, e)
+		}
+	}
+	for _, u := range p.Units {
+		for _, a := range u.After {
+			add(Edge{Earlier: a, Later: u.Unit})
+		}
+		for _, b := range u.Before {
+			add(Edge{Earlier: u.Unit, Later: b})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return cmp.Or(cmp.Compare(out[i].Later, out[j].Later), cmp.Compare(out[i].Earlier, out[j].Earlier)) < 0
+	})
+	return out
+}
+
+// Edges returns the number of orderings in the plan, each "A after B" counted once
+// although both A's After and B's Before list it.
+func (p *Plan) Edges() int { return len(p.EdgeList()) }
+
+// Find returns the plan's unit named unit, or nil when the plan has none.
+func (p *Plan) Find(unit string) *Unit {
+	for i := range p.Units {
+		if p.Units[i].Unit == unit {
+			return &p.Units[i]
+		}
+	}
+	return nil
+}

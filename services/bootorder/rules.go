@@ -1,0 +1,206 @@
+package bootorder
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/hostkit/hostkit/internal/config"
+)
+
+// The syntax of /etc/hostkit/boot-order.conf (boot-order.conf(5)), read with the one
+// hostkit configuration parser (systemd's INI syntax), then its drop-ins
+// /etc/hostkit/boot-order.conf.d/*.conf in lexical order:
+//
+//	[Rules]
+//	# Order= lists units that start one after the other, left to right: here nginx
+//	# starts after sshd is up. A name without a unit suffix is an init script or an LSB
+//	# Provides name (ntpd, or ntpd.service); any unit may be named, native or SysV.
+//	Order=sshd.service < nginx.service
+//	Order=network-online.target < ntpdate < ntpd
+//	# Priority= gives a native unit a chkconfig start priority (0-99), so that it takes
+//	# its place among the SysV scripts as if it had an S## link, in runlevels 2345 or
+//	# in the runlevels given (chkconfig style: 35 is runlevels 3 and 5).
+//	Priority=postgresql.service 50
+//	Priority=docker.service 60 35
+//	# An empty value forgets the Order= (or Priority=) rules read before it, e.g. those
+//	# of the main file, in a drop-in.
+//	Order=
+//
+// Both keys repeat. A later Priority= for the same unit replaces an earlier one. The
+// priorities of SysV scripts come from their links and headers; Priority= naming one is
+// a warning. A rule that cannot be used is a warning naming file and line and is left
+// out; a file with a syntax error is left out whole (so that no half-read rule applies).
+const (
+	rulesSection = "Rules"
+	rulesName    = "boot-order"
+)
+
+// Rule is one Order= or Priority= line of boot-order.conf.
+type Rule struct {
+	Path string `json:"path"`
+	Line int    `json:"line"`
+	// Order is the units of an Order= line, each starting after the one before it; nil
+	// for a Priority= line. Names are as written: "sshd", "sshd.service" or "x.target".
+	Order []string `json:"order,omitempty"`
+	// Unit, Priority and Runlevels are a Priority= line's.
+	Unit      string    `json:"unit,omitempty"`
+	Priority  int       `json:"priority,omitempty"`
+	Runlevels Runlevels `json:"runlevels,omitempty"`
+}
+
+// Text returns the rule as written, for reasons and warnings.
+func (r Rule) Text() string {
+	if r.Order != nil {
+		return "Order=" + strings.Join(r.Order, " < ")
+	}
+	return fmt.Sprintf("Priority=%s %d %s", r.Unit, r.Priority, r.Runlevels)
+}
+
+// defaultRuleRunlevels are a native unit's runlevels when Priority= names none: the
+// multi-user runlevels, where native services are wanted.
+const defaultRuleRunlevels = Runlevels(1<<2 | 1<<3 | 1<<4 | 1<<5)
+
+// loadRules reads boot-order.conf and its drop-ins under fsys and returns the rules,
+// appending its warnings to warnings.
+func loadRules(fsys *rootFS, warnings []Warning) ([]Rule, []Warning) {
+	main := config.Path(rulesName)
+	files := []string{main}
+	dropinDir := main + ".d"
+	if host, _, err := fsys.resolve(dropinDir); err == nil {
+		if entries, err := os.ReadDir(host); err == nil {
+			for _, e := range entries { // sorted by name
+				if strings.HasSuffix(e.Name(), ".conf") && !e.IsDir() {
+					files = append(files, path.Join(dropinDir, e.Name()))
+				}
+			}
+		}
+	}
+	var rules []Rule
+	warn := func(file string, line int, format string, args ...any) {
+		warnings = append(warnings, Warning{Path: file, Line: line, Message: fmt.Sprintf(format, args...)})
+	}
+	for _, file := range files {
+		host, _, err := fsys.resolve(file)
+		var data []byte
+		if err == nil {
+			data, err = os.ReadFile(host)
+		}
+		if errors.Is(err, fs.ErrNotExist) && file == main {
+			continue
+		}
+		if err != nil {
+			warn(file, 0, "cannot read: %v; its rules are left out", unwrapPath(err))
+			continue
+		}
+		assignments, err := config.Parse(file, data)
+		var cerr *config.Error
+		if errors.As(err, &cerr) {
+			warn(cerr.File, cerr.Line, "%v; the rules of this file are left out", cerr.Err)
+			continue
+		}
+		if err != nil {
+			warn(file, 0, "%v; the rules of this file are left out", err)
+			continue
+		}
+		for _, a := range assignments {
+			if a.Section == "Daemon" {
+				continue // the daemon's settings (hostkit.conf(5)); hostkit-bootorder checks them
+			}
+			if a.Section != rulesSection {
+				warn(a.File, a.Line, "unknown section [%s] (known: [%s] [Daemon])", a.Section, rulesSection)
+				continue
+			}
+			switch a.Key {
+			case "Order":
+				if a.Value == "" {
+					rules = dropRules(rules, true)
+					continue
+				}
+				r, err := parseOrder(a.Value)
+				if err != nil {
+					warn(a.File, a.Line, "Order=%s: %v; rule left out", clip(a.Value), err)
+					continue
+				}
+				r.Path, r.Line = a.File, a.Line
+				rules = append(rules, r)
+			case "Priority":
+				if a.Value == "" {
+					rules = dropRules(rules, false)
+					continue
+				}
+				r, err := parsePriority(a.Value)
+				if err != nil {
+					warn(a.File, a.Line, "Priority=%s: %v; rule left out", clip(a.Value), err)
+					continue
+				}
+				r.Path, r.Line = a.File, a.Line
+				rules = append(rules, r)
+			default:
+				warn(a.File, a.Line, "unknown key %s= in [%s] (known: Order= Priority=)", a.Key, rulesSection)
+			}
+		}
+	}
+	return rules, warnings
+}
+
+// dropRules removes the Order= rules (order true) or the Priority= rules read so far.
+func dropRules(rules []Rule, order bool) []Rule {
+	kept := rules[:0]
+	for _, r := range rules {
+		if (r.Order != nil) != order {
+			kept = append(kept, r)
+		}
+	}
+	return kept
+}
+
+func parseOrder(v string) (Rule, error) {
+	parts := strings.Split(v, "<")
+	if len(parts) < 2 {
+		return Rule{}, errors.New(`want two or more units separated by "<", e.g. Order=sshd.service < nginx.service`)
+	}
+	r := Rule{Order: []string{}}
+	for _, p := range parts {
+		name := strings.TrimSpace(p)
+		if name == "" || strings.ContainsAny(name, " \t") {
+			return Rule{}, fmt.Errorf(`want one unit between each "<", got %q`, clip(name))
+		}
+		if !ruleName(name) {
+			return Rule{}, fmt.Errorf("%q is not a unit or script name", clip(name))
+		}
+		r.Order = append(r.Order, name)
+	}
+	return r, nil
+}
+
+func parsePriority(v string) (Rule, error) {
+	f := strings.Fields(v)
+	if len(f) < 2 || len(f) > 3 {
+		return Rule{}, errors.New("want UNIT PRIORITY [RUNLEVELS], e.g. Priority=postgresql.service 50")
+	}
+	if !ruleName(f[0]) {
+		return Rule{}, fmt.Errorf("%q is not a unit name", clip(f[0]))
+	}
+	prio, err := strconv.Atoi(f[1])
+	if err != nil || prio < 0 || prio > 99 {
+		return Rule{}, fmt.Errorf("priority %q is not a number 0-99", clip(f[1]))
+	}
+	r := Rule{Unit: f[0], Priority: prio, Runlevels: defaultRuleRunlevels}
+	if len(f) == 3 {
+		levels, ok := parseRunlevels(f[2])
+		if !ok || levels == 0 {
+			return Rule{}, fmt.Errorf("runlevels %q are not digits 0-6, e.g. 2345", clip(f[2]))
+		}
+		r.Runlevels = levels
+	}
+	return r, nil
+}
+
+// ruleName reports whether name can name a unit in a rule: a unit name, or a script or
+// Provides name to which ".service" is added.
+func ruleName(name string) bool { return isUnitName(name) || validName(name) }
