@@ -4,6 +4,9 @@
 // Hardware report: `hostkit-hwd report --from-dump F --json` against the anchor
 // `dmidecode --from-dump F` on every shared SMBIOS dump, runs interleaved so that both
 // see the same machine load; the median wall time of each is compared.
+//
+// Boot order: hostkit-bootorder-generator against systemd-sysv-generator on the same
+// 1000 chkconfig-only scripts (see bootorder.go).
 package main
 
 import (
@@ -22,6 +25,11 @@ func main() {
 	hwd := flag.String("hwd", "bin/hostkit-hwd", "hostkit-hwd binary")
 	flag.Parse()
 	if err := run(*runs, *dumps, *hwd); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	fmt.Println()
+	if err := benchBootOrder(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}

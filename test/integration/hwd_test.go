@@ -31,15 +31,6 @@ type hwd struct {
 	root   string
 }
 
-func binary(t *testing.T, root, name string) string {
-	t.Helper()
-	p := filepath.Join(root, "bin", name)
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("%s missing: run `make build` first (make integration does)", p)
-	}
-	return p
-}
-
 func dump(t *testing.T, root, name string) string {
 	t.Helper()
 	p := filepath.Join(root, "..", "shared", "smbios-dumps", name)
@@ -71,64 +62,15 @@ func (h *hwd) argv(t *testing.T) []string {
 	return []string{binary(t, h.root, "hostkit-hwd"), "--bus=" + h.bus.Address, "--config=" + h.config}
 }
 
-// start runs the daemon directly and waits until it owns its name.
-func (h *hwd) start(t *testing.T) *exec.Cmd {
-	t.Helper()
-	argv := h.argv(t)
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
-	conn := h.connect(t)
-	if !testbus.Eventually(10*time.Second, func() bool { return hasOwner(conn) }) {
-		t.Fatal("hostkit-hwd did not take its bus name within 10 s")
-	}
-	return cmd
-}
+func (h *hwd) start(t *testing.T) *exec.Cmd { return startDaemon(t, h.bus, hwName, h.argv(t)) }
 
-func (h *hwd) connect(t *testing.T) *dbus.Conn {
-	t.Helper()
-	conn, err := dbus.Connect(h.bus.Address)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return conn
-}
+func (h *hwd) connect(t *testing.T) *dbus.Conn { return connect(t, h.bus) }
 
-func hasOwner(conn *dbus.Conn) bool {
-	var has bool
-	conn.BusObject().Call("org.freedesktop.DBus.NameHasOwner", 0, hwName).Store(&has)
-	return has
-}
-
-// run runs a project binary, as the unprivileged user when uid != 0.
 func (h *hwd) run(t *testing.T, uid, gid uint32, name string, args ...string) (string, error) {
-	t.Helper()
-	cmd := exec.Command(binary(t, h.root, name), args...)
-	if uid != 0 {
-		testbus.AsUser(cmd, uid, gid)
-	}
-	out, err := cmd.Output()
-	if ee, ok := err.(*exec.ExitError); ok {
-		return string(out), &exitError{ee, string(ee.Stderr)}
-	}
-	return string(out), err
+	return runBinary(t, h.root, uid, gid, name, args...)
 }
 
-type exitError struct {
-	*exec.ExitError
-	stderr string
-}
-
-func (e *exitError) Error() string { return e.ExitError.Error() + ": " + e.stderr }
+func hasOwner(conn *dbus.Conn) bool { return ownsName(conn, hwName) }
 
 // report is the part of the JSON report the tests look at.
 type report struct {

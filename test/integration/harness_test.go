@@ -1,0 +1,85 @@
+package integration
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+
+	"github.com/hostkit/hostkit/internal/testbus"
+)
+
+// What every daemon's integration test shares: the built binaries, starting a daemon on
+// the private bus, connecting to it, and running a binary as root or as the test user.
+
+func binary(t *testing.T, root, name string) string {
+	t.Helper()
+	p := filepath.Join(root, "bin", name)
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("%s missing: run `make build` first (make integration does)", p)
+	}
+	return p
+}
+
+// startDaemon runs argv and waits until it owns the bus name; the test's end kills it if
+// it is still running.
+func startDaemon(t *testing.T, bus *testbus.Bus, name string, argv []string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	conn := connect(t, bus)
+	if !testbus.Eventually(10*time.Second, func() bool { return ownsName(conn, name) }) {
+		t.Fatalf("%s did not take its bus name %s within 10 s", filepath.Base(argv[0]), name)
+	}
+	return cmd
+}
+
+func connect(t *testing.T, bus *testbus.Bus) *dbus.Conn {
+	t.Helper()
+	conn, err := dbus.Connect(bus.Address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+func ownsName(conn *dbus.Conn, name string) bool {
+	var has bool
+	conn.BusObject().Call("org.freedesktop.DBus.NameHasOwner", 0, name).Store(&has)
+	return has
+}
+
+// runBinary runs a project binary, as the unprivileged user when uid != 0; a failure's
+// error carries its stderr.
+func runBinary(t *testing.T, root string, uid, gid uint32, name string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(binary(t, root, name), args...)
+	if uid != 0 {
+		testbus.AsUser(cmd, uid, gid)
+	}
+	out, err := cmd.Output()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return string(out), &exitError{ee, string(ee.Stderr)}
+	}
+	return string(out), err
+}
+
+type exitError struct {
+	*exec.ExitError
+	stderr string
+}
+
+func (e *exitError) Error() string { return e.ExitError.Error() + ": " + e.stderr }
