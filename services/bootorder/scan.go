@@ -3,7 +3,6 @@ package bootorder
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -192,6 +191,8 @@ type scanner struct {
 	// hostPaths maps a script's resolved host path to its index, to tell where a link
 	// really points.
 	hostPaths map[string]int
+	// files holds the scripts read ahead by prefetchScripts, by host path.
+	files map[string]scriptFile
 }
 
 func (s *scanner) warn(p string, line int, format string, args ...any) {
@@ -202,20 +203,19 @@ func (s *scanner) warn(p string, line int, format string, args ...any) {
 // directory that cannot be read gives a warning. It returns the resolved host path, so
 // that callers can skip a directory that another name (e.g. /etc/init.d ->
 // rc.d/init.d) already gave.
-func (s *scanner) readDir(dir string) (string, []os.DirEntry) {
+func (s *scanner) readDir(dir string) (host, resolved string, entries []os.DirEntry) {
 	host, resolved, err := s.fs.resolve(dir)
 	if err == nil {
-		var entries []os.DirEntry
 		if entries, err = os.ReadDir(host); err == nil {
 			s.fs.seed(resolved, entries)
-			return host, entries // sorted by name
+			return host, resolved, entries // sorted by name
 		}
 	}
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
-		return "", nil
+		return "", "", nil
 	}
 	s.warn(dir, 0, "cannot read: %v", unwrapPath(err))
-	return "", nil
+	return "", "", nil
 }
 
 // unwrapPath drops the host path from a *fs.PathError: warnings name target paths.
@@ -230,7 +230,7 @@ func unwrapPath(err error) error {
 func (s *scanner) scanUnits() {
 	seen := map[string]bool{}
 	for _, dir := range unitDirs {
-		host, entries := s.readDir(dir)
+		host, _, entries := s.readDir(dir)
 		if host == "" || seen[host] {
 			continue
 		}
@@ -303,9 +303,10 @@ func scriptName(file string) string {
 func (s *scanner) scanScripts() {
 	s.byName = map[string]int{}
 	s.hostPaths = map[string]int{}
+	s.files = map[string]scriptFile{}
 	seenDirs := map[string]string{}
 	for _, dir := range initDirs {
-		host, entries := s.readDir(dir)
+		host, resolved, entries := s.readDir(dir)
 		if host == "" {
 			continue
 		}
@@ -313,6 +314,7 @@ func (s *scanner) scanScripts() {
 			continue // e.g. /etc/init.d is a link to rc.d/init.d
 		}
 		seenDirs[host] = dir
+		s.fs.prefetchScripts(resolved, entries, s.files)
 		for _, e := range entries {
 			if notScript(e.Name()) {
 				continue
@@ -345,25 +347,24 @@ func (s *scanner) readScript(p string) (data []byte, executable, truncated, ok b
 		}
 		return nil, false, false, false
 	}
-	f, err := os.Open(host)
-	if err != nil {
-		s.warn(p, 0, "cannot read: %v; skipped", unwrapPath(err))
-		return nil, false, false, false
+	sf, ok := s.files[host]
+	if !ok {
+		sf = readScriptFile(host) // reached through a link, so not read ahead
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil || !fi.Mode().IsRegular() {
+	switch {
+	case sf.openErr != nil:
+		if pe := (*fs.PathError)(nil); errors.As(sf.openErr, &pe) && pe.Op == "stat" {
+			return nil, false, false, false // opened but not stat-able: not a script
+		}
+		s.warn(p, 0, "cannot read: %v; skipped", unwrapPath(sf.openErr))
+		return nil, false, false, false
+	case !sf.regular:
 		return nil, false, false, false // a directory, device or socket: not a script
-	}
-	data, err = io.ReadAll(io.LimitReader(f, maxHeaderBytes+1))
-	if err != nil {
-		s.warn(p, 0, "cannot read: %v; skipped", unwrapPath(err))
+	case sf.readErr != nil:
+		s.warn(p, 0, "cannot read: %v; skipped", unwrapPath(sf.readErr))
 		return nil, false, false, false
 	}
-	if len(data) > maxHeaderBytes {
-		data, truncated = data[:maxHeaderBytes], true
-	}
-	return data, fi.Mode()&0o111 != 0, truncated, true
+	return sf.data, sf.mode&0o111 != 0, sf.truncated, true
 }
 
 func (s *scanner) scanScript(p string) {
@@ -405,11 +406,12 @@ func (s *scanner) scanLinks() {
 		seen := map[string]bool{}
 		for _, base := range []string{"/etc", "/etc/rc.d"} {
 			dir := fmt.Sprintf("%s/rc%d.d", base, level)
-			host, entries := s.readDir(dir)
+			host, resolved, entries := s.readDir(dir)
 			if host == "" || seen[host] {
 				continue
 			}
 			seen[host] = true
+			s.fs.prefetchLinks(resolved, entries)
 			for _, e := range entries {
 				s.scanLink(dir, level, e.Name())
 			}
