@@ -1,6 +1,6 @@
 # hostkit: build, test, package.
 #
-#   make            build bin/hostkit-hwd and bin/hostkitctl
+#   make            build the daemons, generators and hostkitctl into bin/
 #   make check      install test dependencies (Debian), lint, unit, integration and system tests
 #   make demo       build the package, boot a throwaway container, show hostkit at work
 #   make packages   dist/hostkit_VERSION_amd64.deb and dist/hostkit-VERSION.x86_64.rpm
@@ -13,18 +13,24 @@ export GOFLAGS += -buildvcs=false
 export CGO_ENABLED ?= 0
 
 BINARIES := bin/hostkit-hwd bin/hostkitctl
+BINARIES += bin/hostkit-bootorder
+# systemd generators: built like the binaries, but packaged to
+# /usr/lib/systemd/system-generators from their own stripped copies in build/pkg/generators
+# (nfpm.yaml sends everything in build/pkg/bin named hostkit-* to /usr/sbin).
+GENERATORS := bin/hostkit-bootorder-generator
 MAN_SRC  := $(wildcard man/*.md)
 MAN_OUT  := $(patsubst man/%.md,build/man/%,$(MAN_SRC))
 
 # Debian packages the tests need; `make deps` installs only what is missing.
 TEST_DEBS := dbus dbus-daemon polkitd dmidecode debootstrap systemd-container lintian rpm \
-             passwd util-linux iproute2 ca-certificates binutils
+             passwd util-linux iproute2 ca-certificates binutils \
+             systemd dbus-user-session
 
 .PHONY: all build man packages check deps lint unit integration system demo bench fuzz clean
 
 all: build
 
-build: $(BINARIES)
+build: $(BINARIES) $(GENERATORS)
 
 bin/%: FORCE
 	$(GO) build -trimpath -ldflags "-X github.com/hostkit/hostkit/internal/version.Version=$(VERSION)" -o $@ ./cmd/$*
@@ -61,6 +67,11 @@ build/pkg/bin/%: bin/%
 	@mkdir -p build/pkg/bin
 	strip --strip-unneeded --remove-section=.comment --remove-section=.note -o $@ $<
 
+PKG_GEN := $(patsubst bin/%,build/pkg/generators/%,$(GENERATORS))
+build/pkg/generators/%: bin/%
+	@mkdir -p build/pkg/generators
+	strip --strip-unneeded --remove-section=.comment --remove-section=.note -o $@ $<
+
 # /usr/share/doc/hostkit/changelog.gz, which Debian requires of every package: one entry
 # per built version, pointing at the release notes.
 build/changelog.gz: FORCE
@@ -71,7 +82,7 @@ build/changelog.gz: FORCE
 	  " -- hostkit maintainers <maintainers@hostkit.invalid>  $$d" | gzip -9n >$@
 
 # Exactly $(DEB) and $(RPM); packages of other versions are removed from dist/.
-packages: build man $(PKG_BIN) build/changelog.gz
+packages: build man $(PKG_BIN) $(PKG_GEN) build/changelog.gz
 	@mkdir -p dist
 	rm -f dist/hostkit_*_amd64.deb dist/hostkit-*.x86_64.rpm
 	VERSION=$(VERSION) SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(NFPM) package --config nfpm.yaml --packager deb --target $(DEB)

@@ -29,6 +29,7 @@ import (
 var parts = []func(d *demo) []step{
 	installPart,
 	hardwarePart,
+	bootOrderPart,
 }
 
 // step is one thing a user does. Either Command runs inside the container (through
@@ -300,6 +301,75 @@ func hardwarePart(d *demo) []step {
 			Title:   "The journal tells the story",
 			Command: "journalctl -u hostkit-hwd --no-pager -o short-monotonic",
 			Expect:  []string{"Deactivated successfully"},
+		},
+	}
+}
+
+// bootOrderPart shows hostkit-bootorder on the story of issue 3: nginx and sshd, both
+// `# chkconfig: 2345 55 25`, which systemd-sysv-generator leaves unordered and SysV's rc
+// ran by name. The demo cannot reboot its container, so it does what a boot does on the
+// running system: daemon-reload runs the generators, and starting multi-user.target
+// starts everything it wants in one transaction, in the order the units say.
+func bootOrderPart(d *demo) []step {
+	const orderLog = "/var/log/hostkit-demo-order.log"
+	script := func(name string) string {
+		return "#!/bin/sh\n# chkconfig: 2345 55 25\n# description: " + name + " (hostkit demo)\n\n" +
+			"case \"$1\" in\n" +
+			"start)\n\techo \"$(cut -d' ' -f1 /proc/uptime) begin " + name + "\" >>" + orderLog + "\n" +
+			"\tsleep 1\n\techo \"$(cut -d' ' -f1 /proc/uptime) end   " + name + "\" >>" + orderLog + "\n\t;;\n" +
+			"stop|status|restart|force-reload) ;;\n" +
+			"*) echo \"usage: $0 {start|stop|status|restart|force-reload}\" >&2; exit 2 ;;\n" +
+			"esac\nexit 0\n"
+	}
+	return []step{
+		{
+			Title: "Two init scripts at the same priority",
+			Explain: "The story: nginx sometimes came up before sshd, both with `# chkconfig: 2345 55 25`. " +
+				"Under systemd, systemd-sysv-generator never orders equal priorities; SysV's rc ran them by name.",
+			Shown: "cp nginx sshd /etc/init.d/",
+			Do: func() error {
+				for _, n := range []string{"nginx", "sshd"} {
+					if err := d.c.WriteFile("/etc/init.d/"+n, []byte(script(n)), 0o755); err != nil {
+						return err
+					}
+				}
+				return nil
+			},
+		},
+		{
+			Title:   "Link them into the runlevels, as chkconfig --add does",
+			Command: "for n in nginx sshd; do for l in 2 3 4 5; do ln -s ../init.d/$n /etc/rc$l.d/S55$n; done; done; grep -H '^# chkconfig' /etc/init.d/nginx /etc/init.d/sshd; ls /etc/rc3.d",
+			Expect:  []string{"2345 55 25", "S55nginx", "S55sshd"},
+		},
+		{
+			Title: "hostkit's generator adds the order rc had",
+			Explain: "At every boot and daemon-reload, hostkit-bootorder-generator plans the order and writes it " +
+				"as drop-ins to the units systemd-sysv-generator makes.",
+			Command: "systemctl daemon-reload && systemctl cat sshd.service | sed -n '/50-hostkit-bootorder/,$p'",
+			Expect:  []string{"After=nginx.service"},
+		},
+		{
+			Title:   "The plan",
+			Command: "hostkitctl boot plan",
+			Expect:  []string{"nginx.service", "sshd.service"},
+		},
+		{
+			Title:   "Why sshd starts where it does",
+			Command: "hostkitctl boot explain sshd.service",
+			Expect:  []string{"S55 link in /etc/rc2.d", "nginx.service"},
+		},
+		{
+			Title: "Start what the boot starts",
+			Explain: "One transaction, as at boot: each script records when it began and ended, and sshd waits " +
+				"for nginx although both take a second.",
+			Command: "systemctl start multi-user.target && cat " + orderLog,
+			Expect:  []string{"begin nginx", "end   nginx", "begin sshd"},
+		},
+		{
+			Title:   "hostkit verifies the order from systemd's own timestamps",
+			Explain: "hostkit-bootorder-verify.service does the same after every boot and logs violations to the journal.",
+			Command: "hostkitctl boot verify",
+			Expect:  []string{" 0 violations"},
 		},
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"compress/gzip"
 	"debug/buildinfo"
 	"debug/elf"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -369,10 +370,15 @@ func TestPayloadFromRepo(t *testing.T) {
 	p := packages(t)
 	deb := debPayload(t, p.deb)
 	want := map[string]string{ // path in the package -> mode
-		"/usr/bin/hostkitctl":     "-rwxr-xr-x",
-		"/usr/sbin/hostkit-hwd":   "-rwxr-xr-x",
-		"/etc/hostkit/hwd.conf":   "-rw-r--r--",
-		"/etc/hostkit/hwd.conf.d": "drwxr-xr-x",
+		"/usr/bin/hostkitctl":         "-rwxr-xr-x",
+		"/usr/sbin/hostkit-hwd":       "-rwxr-xr-x",
+		"/usr/sbin/hostkit-bootorder": "-rwxr-xr-x",
+		"/usr/lib/systemd/system-generators/hostkit-bootorder-generator": "-rwxr-xr-x",
+		"/usr/lib/systemd/system-preset/80-hostkit.preset":               "-rw-r--r--",
+		"/etc/hostkit/hwd.conf":                                          "-rw-r--r--",
+		"/etc/hostkit/hwd.conf.d":                                        "drwxr-xr-x",
+		"/etc/hostkit/boot-order.conf":                                   "-rw-r--r--",
+		"/etc/hostkit/boot-order.conf.d":                                 "drwxr-xr-x",
 	}
 	glob := func(pattern, dst string) {
 		m, _ := filepath.Glob(filepath.Join(p.root, pattern))
@@ -380,10 +386,24 @@ func TestPayloadFromRepo(t *testing.T) {
 			want[path.Join(dst, filepath.Base(f))] = "-rw-r--r--"
 		}
 	}
-	// Every daemon that `make build` left in bin/.
+	// Every daemon that `make build` left in bin/, and every generator (named
+	// hostkit-*-generator) in systemd's directory for them, never in /usr/sbin.
 	daemons, _ := filepath.Glob(filepath.Join(p.root, "bin", "hostkit-*"))
 	for _, f := range daemons {
-		want["/usr/sbin/"+filepath.Base(f)] = "-rwxr-xr-x"
+		name := filepath.Base(f)
+		if strings.HasSuffix(name, "-generator") {
+			want["/usr/lib/systemd/system-generators/"+name] = "-rwxr-xr-x"
+			if _, ok := deb["/usr/sbin/"+name]; ok {
+				t.Errorf("the generator %s is also packaged as /usr/sbin/%s", name, name)
+			}
+			continue
+		}
+		want["/usr/sbin/"+name] = "-rwxr-xr-x"
+	}
+	for f := range deb {
+		if strings.HasPrefix(f, "/usr/sbin/") && strings.HasSuffix(f, "-generator") {
+			t.Errorf("%s: generators belong in /usr/lib/systemd/system-generators", f)
+		}
 	}
 	glob("units/*.service", "/usr/lib/systemd/system")
 	glob("units/*.socket", "/usr/lib/systemd/system")
@@ -423,8 +443,10 @@ func TestPayloadContent(t *testing.T) {
 	p := packages(t)
 	content := debFiles(t, p.deb)
 	for dst, src := range map[string]string{
-		"/etc/hostkit/hwd.conf":            "packaging/hwd.conf",
-		"/usr/share/doc/hostkit/copyright": "packaging/copyright",
+		"/etc/hostkit/hwd.conf":                            "packaging/hwd.conf",
+		"/etc/hostkit/boot-order.conf":                     "packaging/boot-order.conf",
+		"/usr/lib/systemd/system-preset/80-hostkit.preset": "packaging/80-hostkit.preset",
+		"/usr/share/doc/hostkit/copyright":                 "packaging/copyright",
 	} {
 		if !bytes.Equal(content[dst], readRepo(t, p.root, src)) {
 			t.Errorf("%s differs from %s: run make packages", dst, src)
@@ -457,7 +479,14 @@ func TestPayloadContent(t *testing.T) {
 	}
 
 	copyright := string(content["/usr/share/doc/hostkit/copyright"])
-	for _, bin := range []string{"/usr/bin/hostkitctl", "/usr/sbin/hostkit-hwd"} {
+	bins := []string{"/usr/bin/hostkitctl", "/usr/sbin/hostkit-hwd", "/usr/sbin/hostkit-bootorder",
+		"/usr/lib/systemd/system-generators/hostkit-bootorder-generator"}
+	for f := range content { // and any other program the package gains
+		if (strings.HasPrefix(f, "/usr/sbin/") || strings.HasPrefix(f, "/usr/lib/systemd/system-generators/")) && !slices.Contains(bins, f) {
+			bins = append(bins, f)
+		}
+	}
+	for _, bin := range bins {
 		b, ok := content[bin]
 		if !ok {
 			t.Errorf("the .deb lacks %s", bin)
@@ -501,8 +530,10 @@ func TestDebControl(t *testing.T) {
 	}
 	ctrl := debControl(t, p.deb)
 	conffiles := strings.Fields(string(ctrl["/conffiles"]))
-	if !slices.Contains(conffiles, "/etc/hostkit/hwd.conf") {
-		t.Errorf("conffiles %q lacks /etc/hostkit/hwd.conf", conffiles)
+	for _, f := range []string{"/etc/hostkit/hwd.conf", "/etc/hostkit/boot-order.conf"} {
+		if !slices.Contains(conffiles, f) {
+			t.Errorf("conffiles %q lacks %s", conffiles, f)
+		}
 	}
 	for field, want := range map[string]string{
 		"Package":      "hostkit",
@@ -535,13 +566,16 @@ func TestRPMHeader(t *testing.T) {
 	if got := run(t, rpm, "-qp", "--qf", "%{NAME} %{VERSION} %{ARCH} %{LICENSE} %{URL}", p.rpm); got != "hostkit "+p.version+" x86_64 MIT https://github.com/hostkit/hostkit" {
 		t.Errorf("rpm header: %q", got)
 	}
-	if cf := strings.Fields(run(t, rpm, "-qp", "--configfiles", p.rpm)); !slices.Contains(cf, "/etc/hostkit/hwd.conf") {
-		t.Errorf("rpm -qp --configfiles: %q lacks /etc/hostkit/hwd.conf", cf)
-	}
+	cf := strings.Fields(run(t, rpm, "-qp", "--configfiles", p.rpm))
 	// %config(noreplace): RPMFILE_CONFIG (1) | RPMFILE_NOREPLACE (16).
 	flags := run(t, rpm, "-qp", "--qf", `[%{FILEFLAGS} %{FILENAMES}\n]`, p.rpm)
-	if !regexp.MustCompile(`(?m)^17 /etc/hostkit/hwd.conf$`).MatchString(flags) {
-		t.Errorf("/etc/hostkit/hwd.conf is not %%config(noreplace):\n%s", flags)
+	for _, f := range []string{"/etc/hostkit/hwd.conf", "/etc/hostkit/boot-order.conf"} {
+		if !slices.Contains(cf, f) {
+			t.Errorf("rpm -qp --configfiles: %q lacks %s", cf, f)
+		}
+		if !regexp.MustCompile(`(?m)^17 ` + regexp.QuoteMeta(f) + `$`).MatchString(flags) {
+			t.Errorf("%s is not %%config(noreplace):\n%s", f, flags)
+		}
 	}
 	if req := run(t, rpm, "-qpR", p.rpm); !regexp.MustCompile(`(?m)^dbus\b`).MatchString(req) {
 		t.Errorf("rpm -qpR lacks dbus:\n%s", req)
@@ -809,11 +843,14 @@ func TestMaintainerScriptsBehaviour(t *testing.T) {
 	}
 
 	// postrm purge, with DPKG_ROOT so that it works on a root of the test's: removes
-	// /etc/hostkit/hwd.conf.d and /etc/hostkit when empty, keeps an admin's drop-in.
+	// /etc/hostkit/hwd.conf.d, /etc/hostkit/boot-order.conf.d and /etc/hostkit when
+	// empty, keeps an admin's drop-in.
 	dpkgRoot := t.TempDir()
 	confd := filepath.Join(dpkgRoot, "etc", "hostkit", "hwd.conf.d")
-	if err := os.MkdirAll(confd, 0o755); err != nil {
-		t.Fatal(err)
+	for _, d := range []string{confd, filepath.Join(dpkgRoot, "etc", "hostkit", "boot-order.conf.d")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	dropin := filepath.Join(confd, "local.conf")
 	if err := os.WriteFile(dropin, []byte("[Daemon]\nIdleTimeoutSec=5s\n"), 0o644); err != nil {
@@ -872,9 +909,25 @@ func TestDebInstallRemovePurge(t *testing.T) {
 
 	dpkgRun("-i", p.deb)
 	for _, f := range []string{"usr/sbin/hostkit-hwd", "usr/bin/hostkitctl", "etc/hostkit/hwd.conf",
-		"etc/hostkit/hwd.conf.d", "usr/lib/systemd/system/hostkit-hwd.service"} {
+		"etc/hostkit/hwd.conf.d", "usr/lib/systemd/system/hostkit-hwd.service",
+		"usr/sbin/hostkit-bootorder", "usr/lib/systemd/system-generators/hostkit-bootorder-generator",
+		"etc/hostkit/boot-order.conf", "etc/hostkit/boot-order.conf.d"} {
 		if !exists(f) {
 			t.Errorf("after dpkg -i: /%s missing", f)
+		}
+	}
+	// postinst enabled the units with an [Install] section in the foreign root, through
+	// deb-systemd-helper and DPKG_ROOT, as on an image build.
+	_, enable := unitLists(t, p.root)
+	if len(enable) == 0 {
+		t.Error("units/ has no unit with an [Install] section; hostkit-bootorder-verify.service should have one")
+	}
+	for _, u := range enable {
+		link := "etc/systemd/system/multi-user.target.wants/" + u
+		if target, err := os.Readlink(filepath.Join(r, link)); err != nil {
+			t.Errorf("after dpkg -i: %s is not enabled (/%s: %v)", u, link, err)
+		} else {
+			t.Logf("after dpkg -i: /%s -> %s", link, target)
 		}
 	}
 	// An admin's edit and drop-in.
@@ -907,5 +960,109 @@ func TestDebInstallRemovePurge(t *testing.T) {
 	dpkgRun("-P", "hostkit")
 	if exists("etc/hostkit") {
 		t.Errorf("after dpkg -i, dpkg -P: /etc/hostkit left behind")
+	}
+	for _, u := range enable {
+		if link := "etc/systemd/system/multi-user.target.wants/" + u; exists(link) {
+			t.Errorf("after dpkg -P: /%s left behind", link)
+		}
+	}
+}
+
+// TestPresetMatchesInstall: packaging/80-hostkit.preset enables exactly the units with an
+// [Install] section, so that rpm's `systemctl preset` (and `systemctl preset-all` anywhere)
+// enables what Debian's postinst enables with deb-systemd-helper.
+func TestPresetMatchesInstall(t *testing.T) {
+	root := repoRoot(t)
+	_, enable := unitLists(t, root)
+	var enabled []string
+	for i, line := range strings.Split(string(readRepo(t, root, "packaging/80-hostkit.preset")), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) == 0 || strings.HasPrefix(f[0], "#"):
+		case len(f) == 2 && f[0] == "enable":
+			enabled = append(enabled, f[1])
+		default:
+			// A "disable" line would override the distribution's own preset policy.
+			t.Errorf("packaging/80-hostkit.preset:%d: %q, want only \"enable UNIT\" lines", i+1, line)
+		}
+	}
+	sort.Strings(enabled)
+	if !slices.Equal(enabled, enable) {
+		t.Errorf("packaging/80-hostkit.preset enables %q, but the units with [Install] are %q", enabled, enable)
+	}
+}
+
+// TestDefaultBootOrderConf: the shipped /etc/hostkit/boot-order.conf orders nothing and
+// gives no warning, and each of its commented examples, uncommented, is a rule the
+// planner uses (so the examples cannot drift from the syntax). Runs the packaged
+// hostkit-bootorder, `plan --root` on a root holding only the file.
+func TestDefaultBootOrderConf(t *testing.T) {
+	p := packages(t)
+	bin := filepath.Join(t.TempDir(), "hostkit-bootorder")
+	if err := os.WriteFile(bin, debFiles(t, p.deb)["/usr/sbin/hostkit-bootorder"], 0o755); err != nil {
+		t.Fatal(err)
+	}
+	conf := readRepo(t, p.root, "packaging/boot-order.conf")
+	plan := func(t *testing.T, text []byte) (units, warnings []string) {
+		t.Helper()
+		r := t.TempDir()
+		if err := os.MkdirAll(filepath.Join(r, "etc/hostkit"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(r, "etc/hostkit/boot-order.conf"), text, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out := run(t, bin, "plan", "--root", r, "--json")
+		var pl struct {
+			Units []struct {
+				Unit string `json:"unit"`
+			} `json:"units"`
+			Warnings []struct {
+				Path    string `json:"path"`
+				Line    int    `json:"line"`
+				Message string `json:"message"`
+			} `json:"warnings"`
+		}
+		if err := json.Unmarshal([]byte(out), &pl); err != nil {
+			t.Fatalf("hostkit-bootorder plan --json: %v\n%s", err, out)
+		}
+		for _, u := range pl.Units {
+			units = append(units, u.Unit)
+		}
+		for _, w := range pl.Warnings {
+			warnings = append(warnings, fmt.Sprintf("%s:%d: %s", w.Path, w.Line, w.Message))
+		}
+		return units, warnings
+	}
+
+	units, warnings := plan(t, conf)
+	if len(units) != 0 || len(warnings) != 0 {
+		t.Errorf("the shipped boot-order.conf plans units %q with warnings %q, want none of either", units, warnings)
+	}
+
+	example := regexp.MustCompile(`^#((Order|Priority)=\S.*)$`)
+	n := 0
+	for i, line := range strings.Split(string(conf), "\n") {
+		m := example.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		n++
+		text := "[Rules]\n" + m[1] + "\n"
+		units, warnings := plan(t, []byte(text))
+		t.Logf("line %d, %s: plans %q", i+1, m[1], units)
+		// On a root without those units the planner says so ("no unit file ... the rule
+		// still names it") and keeps the rule; a rule it cannot use is "left out".
+		for _, w := range warnings {
+			if strings.Contains(w, "left out") || !strings.Contains(w, "still names it") {
+				t.Errorf("packaging/boot-order.conf:%d: the example %q, uncommented, is not accepted: %s", i+1, m[1], w)
+			}
+		}
+		if len(units) == 0 {
+			t.Errorf("packaging/boot-order.conf:%d: the example %q, uncommented, plans nothing", i+1, m[1])
+		}
+	}
+	if n == 0 {
+		t.Error("packaging/boot-order.conf has no commented Order= or Priority= example")
 	}
 }

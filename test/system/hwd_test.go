@@ -242,6 +242,14 @@ func TestHardwareService(t *testing.T) {
 			t.Errorf("before removal, %s is %q, want active", unit, got)
 		}
 
+		// The package's conffiles (hwd.conf, and those of the other services) stay
+		// after remove; everything else goes.
+		conffiles := map[string]bool{}
+		for _, l := range lines(mustExec(t, c, "dpkg-query", "-W", "-f=${Conffiles}\n", "hostkit")) {
+			if f := strings.Fields(l); len(f) > 0 {
+				conffiles[f[0]] = true
+			}
+		}
 		mustExec(t, c, "apt-get", "remove", "-y", "hostkit")
 		checkStopped(t, c)
 		left := existing(t, c, files...)
@@ -249,7 +257,7 @@ func TestHardwareService(t *testing.T) {
 			t.Errorf("apt-get remove removed the conffile /etc/hostkit/hwd.conf, which only purge may remove")
 		}
 		for _, f := range left {
-			if f != "/etc/hostkit/hwd.conf" {
+			if !conffiles[f] {
 				t.Errorf("after apt-get remove, %s is still there", f)
 			}
 		}
