@@ -89,6 +89,13 @@ func run(args []string, stderr io.Writer) (code int) {
 	} else {
 		p = bootorder.PlanOrder(tree, mode)
 	}
+	// Unsandboxed here, /proc holds this boot's ID even in a container; the verifier,
+	// sandboxed, goes by this one.
+	if id, err := bootorder.ReadBootID(); err == nil {
+		p.BootID = id
+	} else {
+		warn("%v", err)
+	}
 	for _, w := range p.Warnings {
 		warn("%s", bootorder.FormatWarning(w))
 	}

@@ -36,7 +36,9 @@ const (
 
 // loadIdleTimeout reads the [Daemon] section of boot-order.conf. The same file holds the
 // generator's [Rules] (see services/bootorder/rules.go), which the generator reads and
-// reports on; here they are accepted unread, so that a rule never stops the daemon.
+// reports on; here their values are accepted unread, so that a bad rule never stops the
+// daemon. A line that is not INI syntax at all, in any of the files, does stop it, as in
+// every hostkit configuration file, with the file and line in the error.
 func loadIdleTimeout(path string) (time.Duration, error) {
 	idle := config.DefaultIdleTimeout
 	ignore := func(string) error { return nil }
@@ -192,7 +194,7 @@ func serve(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	bootID, err := bootorder.ReadBootID()
+	bootID, err := bootorder.PlanBootID(p)
 	if err != nil {
 		slog.Warn("boot ID unknown", "err", err)
 	}
@@ -329,7 +331,8 @@ func (b *bootOrderObject) Verify() (string, *dbus.Error) {
 	if err != nil {
 		return "", bus.Failed(err)
 	}
-	logVerification(v)
+	// Only the oneshot after boot logs each violation (with MESSAGE_ID=): any caller may
+	// ask for a verification, and a repeated call must not repeat them in the journal.
 	if err := saveVerification(b.opts.stateDir, v); err != nil {
 		slog.Warn("verification not kept for the next start", "err", err)
 	}

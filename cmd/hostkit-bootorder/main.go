@@ -44,9 +44,9 @@ func run(args []string) error {
 	o.addPlanFlags(fs)
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: hostkit-bootorder [--bus BUS] [--config FILE] [--plan FILE] [--systemd-bus BUS]\n"+
-			"       hostkit-bootorder plan --root DIR [--json]\n"+
-			"       hostkit-bootorder verify [--plan FILE] [--json]\n")
+		fmt.Fprintf(fs.Output(), "usage: hostkit-bootorder [--bus BUS] [--config FILE] [--plan FILE] [--systemd-bus BUS] [--state-dir DIR]\n"+
+			"       hostkit-bootorder plan --root DIR [--json] [--mode drop-ins|wrappers]\n"+
+			"       hostkit-bootorder verify [--plan FILE] [--systemd-bus BUS] [--state-dir DIR] [--json]\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

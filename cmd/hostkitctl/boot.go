@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/hostkit/hostkit/internal/bus"
 	"github.com/hostkit/hostkit/services/bootorder"
 )
 
@@ -18,20 +17,6 @@ func init() {
 }
 
 const bootName, bootPath = "org.hostkit.BootOrder1", "/org/hostkit/BootOrder1"
-
-// bootCall calls a method of org.hostkit.BootOrder1; none is under polkit.
-func bootCall(busSpec, method string, args []any, out ...any) error {
-	conn, err := bus.Connect(busSpec)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	call := conn.Object(bootName, bootPath).Call(bootName+"."+method, 0, args...)
-	if call.Err != nil {
-		return fmt.Errorf("%s.%s: %w", bootName, method, call.Err)
-	}
-	return call.Store(out...)
-}
 
 // writeIndented writes the JSON a method returned, indented.
 func writeIndented(stdout io.Writer, method, data string) error {
@@ -54,7 +39,7 @@ func bootPlan(busSpec string, args []string, stdout io.Writer) error {
 		return fmt.Errorf("boot plan: unexpected argument %q", fs.Arg(0))
 	}
 	var data string
-	if err := bootCall(busSpec, "Plan", nil, &data); err != nil {
+	if err := callService(busSpec, bootName, bootPath, "Plan", false, nil, &data); err != nil {
 		return err
 	}
 	if *asJSON {
@@ -86,7 +71,7 @@ func bootVerify(busSpec string, args []string, stdout io.Writer) error {
 		return fmt.Errorf("boot verify: unexpected argument %q", fs.Arg(0))
 	}
 	var data string
-	if err := bootCall(busSpec, "Verify", nil, &data); err != nil {
+	if err := callService(busSpec, bootName, bootPath, "Verify", false, nil, &data); err != nil {
 		return err
 	}
 	var v bootorder.Verification
@@ -113,7 +98,7 @@ func bootExplain(busSpec string, args []string, stdout io.Writer) error {
 		return fmt.Errorf("boot explain takes one unit, e.g. `hostkitctl boot explain nginx.service`")
 	}
 	var text string
-	if err := bootCall(busSpec, "Explain", []any{args[0]}, &text); err != nil {
+	if err := callService(busSpec, bootName, bootPath, "Explain", false, []any{args[0]}, &text); err != nil {
 		return err
 	}
 	_, err := io.WriteString(stdout, text)

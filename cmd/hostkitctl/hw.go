@@ -7,9 +7,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/godbus/dbus/v5"
-
-	"github.com/hostkit/hostkit/internal/bus"
 	"github.com/hostkit/hostkit/services/hardware"
 )
 
@@ -21,26 +18,6 @@ func init() {
 
 const hwName, hwPath = "org.hostkit.Hardware1", "/org/hostkit/Hardware1"
 
-// hwCall calls a method of org.hostkit.Hardware1. For a method under polkit it allows
-// interactive authorization and starts a password agent on the terminal.
-func hwCall(busSpec, method string, polkit bool, out ...any) error {
-	conn, err := bus.Connect(busSpec)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	var flags dbus.Flags
-	if polkit {
-		defer startPolkitAgent()()
-		flags = dbus.FlagAllowInteractiveAuthorization
-	}
-	call := conn.Object(hwName, hwPath).Call(hwName+"."+method, flags)
-	if call.Err != nil {
-		return fmt.Errorf("%s.%s: %w", hwName, method, call.Err)
-	}
-	return call.Store(out...)
-}
-
 func hwReport(busSpec string, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("hostkitctl hw report", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print the report as JSON, as Describe() returns it")
@@ -51,7 +28,7 @@ func hwReport(busSpec string, args []string, stdout io.Writer) error {
 		return fmt.Errorf("hw report: unexpected argument %q", fs.Arg(0))
 	}
 	var data string
-	if err := hwCall(busSpec, "Describe", false, &data); err != nil {
+	if err := callService(busSpec, hwName, hwPath, "Describe", false, nil, &data); err != nil {
 		return err
 	}
 	if *asJSON {
@@ -75,7 +52,7 @@ func hwSerial(busSpec string, args []string, stdout io.Writer) error {
 		return fmt.Errorf("hw serial takes no arguments")
 	}
 	var serial string
-	if err := hwCall(busSpec, "GetHardwareSerial", true, &serial); err != nil {
+	if err := callService(busSpec, hwName, hwPath, "GetHardwareSerial", true, nil, &serial); err != nil {
 		return err
 	}
 	_, err := fmt.Fprintln(stdout, serial)
@@ -86,5 +63,5 @@ func hwReload(busSpec string, args []string, stdout io.Writer) error {
 	if len(args) > 0 {
 		return fmt.Errorf("hw reload takes no arguments")
 	}
-	return hwCall(busSpec, "Reload", true)
+	return callService(busSpec, hwName, hwPath, "Reload", true, nil)
 }

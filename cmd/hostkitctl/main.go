@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/godbus/dbus/v5"
+
 	"github.com/hostkit/hostkit/internal/bus"
 	"github.com/hostkit/hostkit/internal/version"
 )
@@ -61,6 +63,27 @@ func run(args []string, stdout io.Writer) error {
 		return nil // the command's flag set printed its usage
 	}
 	return err
+}
+
+// callService calls method on the object path of the service dest (whose interface has
+// the same name, as every hostkit interface does). A method under polkit (underPolkit)
+// allows interactive authorization and starts a password agent on the terminal.
+func callService(busSpec, dest string, path dbus.ObjectPath, method string, underPolkit bool, args []any, out ...any) error {
+	conn, err := bus.Connect(busSpec)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	var flags dbus.Flags
+	if underPolkit {
+		defer startPolkitAgent()()
+		flags = dbus.FlagAllowInteractiveAuthorization
+	}
+	call := conn.Object(dest, path).Call(dest+"."+method, flags, args...)
+	if call.Err != nil {
+		return fmt.Errorf("%s.%s: %w", dest, method, call.Err)
+	}
+	return call.Store(out...)
 }
 
 func usage(fs *flag.FlagSet) {

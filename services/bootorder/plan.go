@@ -12,7 +12,11 @@ package bootorder
 // saved at boot.
 type Plan struct {
 	// Mode is how the plan is written: ModeDropIns or ModeWrappers.
-	Mode     string    `json:"mode"`
+	Mode string `json:"mode"`
+	// BootID is the boot the generator planned for; empty in a plan made offline. The
+	// verifier goes by it rather than by /proc: a sandboxed unit in a container can see the
+	// host's boot ID there.
+	BootID   string    `json:"boot_id,omitempty"`
 	Units    []Unit    `json:"units"`
 	Warnings []Warning `json:"warnings"`
 }

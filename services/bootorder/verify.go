@@ -394,20 +394,25 @@ const (
 )
 
 // JournalArgs are the arguments of the journalctl call ReadJournal makes: PID 1's start
-// job messages of the current boot as JSON, only the fields needed. Matching _PID=1 (a
-// field journald sets, which a client cannot forge) keeps out messages any process could
-// log with the same MESSAGE_ID and UNIT=.
-var JournalArgs = []string{
-	"--boot", "--output=json", "--no-pager", "--quiet",
-	"--output-fields=MESSAGE_ID,UNIT,JOB_TYPE,JOB_RESULT",
-	"_PID=1", "MESSAGE_ID=" + MessageUnitStarting, "MESSAGE_ID=" + MessageUnitStarted,
+// job messages of boot bootID (the current boot when empty) as JSON, only the fields
+// needed. Matching _PID=1 (a field journald sets, which a client cannot forge) keeps out
+// messages any process could log with the same MESSAGE_ID and UNIT=.
+func JournalArgs(bootID string) []string {
+	boot := "--boot"
+	if bootID != "" {
+		boot = "_BOOT_ID=" + bootID
+	}
+	return []string{boot, "--output=json", "--no-pager", "--quiet",
+		"--output-fields=MESSAGE_ID,UNIT,JOB_TYPE,JOB_RESULT",
+		"_PID=1", "MESSAGE_ID=" + MessageUnitStarting, "MESSAGE_ID=" + MessageUnitStarted,
+	}
 }
 
-// ReadJournal runs journalctl for the current boot and records in ts, for the units ts
-// already holds, the first "Starting" and "Started" messages (see ParseJournal). The error
-// says why the journal could not be read; ts is then unchanged.
-func ReadJournal(ctx context.Context, ts Timestamps) error {
-	cmd := exec.CommandContext(ctx, "journalctl", JournalArgs...)
+// ReadJournal runs journalctl for boot bootID (the current boot when empty) and records
+// in ts, for the units ts already holds, the first "Starting" and "Started" messages (see
+// ParseJournal). The error says why the journal could not be read; ts is then unchanged.
+func ReadJournal(ctx context.Context, ts Timestamps, bootID string) error {
+	cmd := exec.CommandContext(ctx, "journalctl", JournalArgs(bootID)...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return err
@@ -426,7 +431,7 @@ func ReadJournal(ctx context.Context, ts Timestamps) error {
 		io.Copy(io.Discard, out) // let journalctl finish writing before Wait
 	}
 	if err := cmd.Wait(); err != nil {
-		return fmt.Errorf("journalctl %v: %w: %s", JournalArgs, err, stderr.String())
+		return fmt.Errorf("journalctl %v: %w: %s", JournalArgs(bootID), err, stderr.String())
 	}
 	if parseErr != nil {
 		return parseErr
@@ -483,6 +488,15 @@ func ParseJournal(r io.Reader, ts Timestamps) error {
 	return nil
 }
 
+// PlanBootID returns the boot p was planned for, or, for a plan made at run time, the
+// current boot as ReadBootID reads it.
+func PlanBootID(p *Plan) (string, error) {
+	if p.BootID != "" {
+		return p.BootID, nil
+	}
+	return ReadBootID()
+}
+
 // BootIDFile is where the kernel publishes the current boot's ID.
 const BootIDFile = "/proc/sys/kernel/random/boot_id"
 
@@ -505,15 +519,17 @@ func VerifyBoot(ctx context.Context, conn *dbus.Conn, p *Plan) (*Verification, e
 	if err != nil {
 		return nil, err
 	}
-	journalErr := ReadJournal(ctx, ts)
+	bootID, bootErr := PlanBootID(p)
+	journalErr := ReadJournal(ctx, ts, bootID)
 	v := Verify(p, ts)
 	if journalErr != nil {
 		v.Notes = append(v.Notes, "journal not checked: "+journalErr.Error())
 	}
-	v.At = time.Now().UTC().Truncate(time.Microsecond)
-	if v.BootID, err = ReadBootID(); err != nil {
-		v.Notes = append(v.Notes, err.Error())
+	if bootErr != nil {
+		v.Notes = append(v.Notes, bootErr.Error())
 	}
+	v.At = time.Now().UTC().Truncate(time.Microsecond)
+	v.BootID = bootID
 	return v, nil
 }
 
