@@ -197,7 +197,11 @@ func WritePlanText(w io.Writer, p *Plan) error {
 		return err
 	}
 	if len(p.Warnings) > 0 {
-		if _, err := fmt.Fprintf(w, "\n%d warnings:\n", len(p.Warnings)); err != nil {
+		noun := "warnings"
+		if len(p.Warnings) == 1 {
+			noun = "warning"
+		}
+		if _, err := fmt.Fprintf(w, "\n%d %s:\n", len(p.Warnings), noun); err != nil {
 			return err
 		}
 		for _, warn := range p.Warnings {

@@ -122,22 +122,90 @@ func TestExplainListsUnmatchedReasonsUnderAlso(t *testing.T) {
 }
 
 func TestWritePlanText(t *testing.T) {
-	p := storyPlan()
-	p.Warnings = []Warning{{Path: "/etc/init.d/nginx", Line: 2, Message: "chkconfig header says 55"}, {Path: "/etc/rc.local", Message: "not executable"}}
-	var b strings.Builder
-	if err := WritePlanText(&b, p); err != nil {
-		t.Fatal(err)
-	}
-	want := `UNIT              PRIORITY  TARGETS            AFTER
+	const table = `UNIT              PRIORITY  TARGETS            AFTER
 sshd.service      54        multi-user.target  -
 nginx.service     55        multi-user.target  sshd.service,network-online.target
 rc-local.service  -         multi-user.target  nginx.service,sshd.service
-
-2 warnings:
-/etc/init.d/nginx:2: chkconfig header says 55
-/etc/rc.local: not executable
 `
-	if b.String() != want {
-		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	cases := []struct {
+		warnings []Warning
+		want     string
+	}{
+		// 0: two warnings.
+		{[]Warning{{Path: "/etc/init.d/nginx", Line: 2, Message: "chkconfig header says 55"}, {Path: "/etc/rc.local", Message: "not executable"}},
+			table + "\n2 warnings:\n/etc/init.d/nginx:2: chkconfig header says 55\n/etc/rc.local: not executable\n"},
+		// 1: one warning, in the singular.
+		{[]Warning{{Path: "/etc/rc.local", Message: "not executable"}},
+			table + "\n1 warning:\n/etc/rc.local: not executable\n"},
+		// 2: none, no heading.
+		{nil, table},
+	}
+	for i, c := range cases {
+		p := storyPlan()
+		p.Warnings = c.warnings
+		var b strings.Builder
+		if err := WritePlanText(&b, p); err != nil {
+			t.Fatal(err)
+		}
+		if b.String() != c.want {
+			t.Errorf("case %d: got\n%s\nwant\n%s", i, b.String(), c.want)
+		}
+	}
+}
+
+// TestExplainPlanned explains units of plans PlanOrder made, so that the wording of the
+// planner's reasons is checked where people read it.
+func TestExplainPlanned(t *testing.T) {
+	masked := tree(script("a", "# chkconfig: 2345 10 90\n"), script("hwclock", "### BEGIN INIT INFO\n# Provides: hwclock\n# Default-Start: S\n### END INIT INFO\n# chkconfig: 2345 05 95\n"))
+	masked.Scripts[1].Path = "/etc/init.d/hwclock.sh"
+	masked.NativeUnits["hwclock.service"] = "/etc/systemd/system/hwclock.service"
+	masked.Masked["hwclock.service"] = true
+	cases := []struct {
+		tree *Tree
+		unit string
+		want []string
+		not  []string
+	}{
+		// 0: an equal-priority tie says that rc went by the names of the links.
+		{tree(script("sshd", "", "S55:2345"), script("nginx", "", "S55:2345")), "sshd.service",
+			[]string{"nginx.service (priority 55): same priority 55 as nginx.service; rc ran S55nginx before S55sshd (name order), in multi-user.target, graphical.target (/etc/rc2.d/S55sshd)"},
+			[]string{"nearest lower position"}},
+		// 1: and on the earlier unit, naming the later one.
+		{tree(script("sshd", "", "S55:2345"), script("nginx", "", "S55:2345")), "nginx.service",
+			[]string{"sshd.service (priority 55): same priority 55 as sshd.service; rc ran S55nginx before S55sshd (name order)"},
+			[]string{"nearest higher position"}},
+		// 2: without links, what chkconfig --add would link.
+		{tree(script("b", "# chkconfig: 2345 20 80\n"), script("a", "# chkconfig: 2345 20 80\n")), "b.service",
+			[]string{"same priority 20 as a.service; rc would run S20a before S20b (name order)"}, nil},
+		// 3: rc.local's priority reads as a sentence.
+		{func() *Tree {
+			tr := tree(script("a", "", "S10:2345"))
+			tr.RCLocal = &Script{Name: "rc-local", Unit: "rc-local.service", Path: "/etc/rc.d/rc.local", Executable: true}
+			return tr
+		}(), "rc-local.service",
+			[]string{"Priority:  99, from S99local, the last S link of runlevels 2-5, which ran rc.local (/etc/rc.d/rc.local)\n"},
+			[]string{"ran last, as S99local"}},
+		// 4: a masked unit shadowing a script says so, and has no edges.
+		{masked, "hwclock.service",
+			[]string{"Masked:    systemd runs neither the unit nor the script /etc/init.d/hwclock.sh: the unit is a link to /dev/null (/etc/systemd/system/hwclock.service)\n",
+				"Ordering:  none"},
+			[]string{"After:", "Before:"}},
+	}
+	for i, c := range cases {
+		got, err := Explain(PlanOrder(c.tree, ModeDropIns), c.unit)
+		if err != nil {
+			t.Errorf("case %d: %v", i, err)
+			continue
+		}
+		for _, w := range c.want {
+			if !strings.Contains(got, w) {
+				t.Errorf("case %d: explain %s lacks %q:\n%s", i, c.unit, w, got)
+			}
+		}
+		for _, w := range c.not {
+			if strings.Contains(got, w) {
+				t.Errorf("case %d: explain %s holds %q:\n%s", i, c.unit, w, got)
+			}
+		}
 	}
 }

@@ -73,11 +73,12 @@ func TestGenerateGolden(t *testing.T) {
 		// Before=nginx is the same edge as nginx's After=sshd), nginx after
 		// network-online.target, mysql after nginx, docker and remote-fs.target and
 		// before httpd.service (outside the plan, so a Before=), docker after nginx,
-		// postfix after mysql, xdm after postfix, rc-local after all six SysV units.
-		{ModeDropIns, Stats{Files: 7, Edges: 16}},
+		// postfix after mysql, xdm after postfix, rc-local after all six SysV units
+		// and network.target: the plan's edges, every one of them and no other.
+		{ModeDropIns, Stats{Files: 7, Edges: 17}},
 		// Wrappers: five units with ten .wants links, rc-local.service with one;
 		// drop-ins for the native docker, the shadowed postfix and rc-local's
-		// ordering. Edges: the 16 above and rc-local's After=network.target.
+		// ordering. Edges: the same 17.
 		{ModeWrappers, Stats{Files: 19, Edges: 17}},
 	}
 	for i, c := range cases {
@@ -207,33 +208,44 @@ func TestGenerateCases(t *testing.T) {
 			not:  map[string][]string{"n/a.service.d/" + DropInName: {""}, "l/a.service": {""}},
 		},
 		{
-			name: "rc-local after every SysV unit, shadowed ones included, in a drop-in",
+			name: "rc-local gets the plan's edges and no others: not after a SysV unit the plan leaves out",
 			plan: Plan{Mode: ModeDropIns, Units: []Unit{
 				sysv("a", 10), sysv("b", 20), {Unit: "c.service", Kind: KindSysV, Source: "/etc/init.d/c", Shadowed: true},
 				{Unit: "d.service", Kind: KindNative, Source: "/usr/lib/systemd/system/d.service"},
-				{Unit: "rc-local.service", Kind: KindRCLocal, Source: "/etc/rc.local"},
+				{Unit: "off.service", Kind: KindSysV, Source: "/etc/init.d/off", Targets: []string{}},
+				{Unit: "rc-local.service", Kind: KindRCLocal, Source: "/etc/rc.local", After: []string{"a.service", "b.service", "c.service"},
+					Why: []Reason{{Fact: "after a.service", Path: "/etc/rc.local", Why: "rc.local runs after every SysV unit"}}},
 			}},
 			files: map[string][]string{"n/rc-local.service.d/" + DropInName: {
 				"After=a.service b.service c.service\n",
-				"# after a.service b.service c.service: rc.local runs after every SysV script, as S99local did\n"}},
-			not:   map[string][]string{"n/rc-local.service.d/" + DropInName: {"d.service"}},
+				"# after a.service: rc.local runs after every SysV unit (/etc/rc.local)\n"}},
+			not: map[string][]string{"n/rc-local.service.d/" + DropInName: {"d.service", "off.service", "# after b.service"},
+				"n/off.service.d/" + DropInName: {""}},
 			edges: 3,
 		},
 		{
 			name: "wrappers: rc-local in full with its own source, ordering in the drop-in",
 			plan: Plan{Mode: ModeWrappers, Units: []Unit{
-				sysv("a", 10), {Unit: "rc-local.service", Kind: KindRCLocal, Source: "/etc/rc.d/rc.local"},
+				sysv("a", 10), {Unit: "rc-local.service", Kind: KindRCLocal, Source: "/etc/rc.d/rc.local", After: []string{"a.service", "network.target"}},
 			}},
 			files: map[string][]string{
 				"l/rc-local.service": {"ExecStart=/etc/rc.d/rc.local start\n", "TimeoutSec=0\n", "RemainAfterExit=yes\n",
-					"GuessMainPID=no\n", "Type=forking\n", "After=network.target\n", "ConditionFileIsExecutable=/etc/rc.d/rc.local\n"},
+					"GuessMainPID=no\n", "Type=forking\n", "ConditionFileIsExecutable=/etc/rc.d/rc.local\n"},
 				"l/multi-user.target.wants/rc-local.service": {"-> ../rc-local.service"},
-				"n/rc-local.service.d/" + DropInName:         {"After=a.service\n"},
+				"n/rc-local.service.d/" + DropInName:         {"After=a.service network.target\n"},
 				"l/a.service":                                {"ExecStart=/etc/init.d/a start\n"},
 				"l/multi-user.target.wants/a.service":        {"-> ../a.service"},
 			},
-			not:   map[string][]string{"l/rc-local.service": {"a.service"}},
+			not:   map[string][]string{"l/rc-local.service": {"a.service", "After="}},
 			edges: 2,
+		},
+		{
+			name: "wrappers: a plan without rc-local edges gets none written",
+			plan: Plan{Mode: ModeWrappers, Units: []Unit{
+				sysv("a", 10), {Unit: "rc-local.service", Kind: KindRCLocal, Source: "/etc/rc.d/rc.local"},
+			}},
+			files: map[string][]string{"l/rc-local.service": {"ExecStart=/etc/rc.d/rc.local start\n"}},
+			not:   map[string][]string{"n/rc-local.service.d/" + DropInName: {""}, "l/rc-local.service": {"After="}},
 		},
 		{
 			name: "wrappers: shadowed script gets a drop-in, no wrapper; native likewise",
@@ -523,4 +535,77 @@ func genCountDropIns(entries []fs.DirEntry) int {
 		}
 	}
 	return n
+}
+
+// TestGenerateWritesExactlyThePlan plans each golden tree, writes it in each mode and
+// reads the After= and Before= lines back: the edges written are the plan's edges, no
+// more and no fewer (the planner is the one source of ordering; rc-local.service in
+// particular follows only the SysV units the plan orders it after).
+func TestGenerateWritesExactlyThePlan(t *testing.T) {
+	entries, err := os.ReadDir("testdata/trees")
+	if err != nil {
+		t.Fatal(err)
+	}
+	trees := 0
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		trees++
+		root := filepath.Join("testdata/trees", e.Name())
+		tr, err := Scan(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mode := range []string{ModeDropIns, ModeWrappers} {
+			where := filepath.Base(root) + " " + mode
+			p := PlanOrder(tr, mode)
+			dir := t.TempDir()
+			if _, err := Generate(p, filepath.Join(dir, "normal"), filepath.Join(dir, "late")); err != nil {
+				t.Errorf("%s: Generate: %v", where, err)
+				continue
+			}
+			written := map[Edge]bool{}
+			for path, content := range genReadTree(t, dir) {
+				var unit string
+				switch dirs := strings.Split(path, "/"); {
+				case strings.HasPrefix(content, "-> "):
+					continue
+				case len(dirs) == 2 && dirs[0] == "late":
+					unit = dirs[1]
+				case len(dirs) == 3 && dirs[0] == "normal" && dirs[2] == DropInName:
+					unit = strings.TrimSuffix(dirs[1], ".d")
+				default:
+					t.Errorf("%s: unexpected file %s", where, path)
+					continue
+				}
+				for _, line := range strings.Split(content, "\n") {
+					key, value, _ := strings.Cut(line, "=")
+					for _, other := range strings.Fields(value) {
+						switch key {
+						case "After":
+							written[Edge{Earlier: other, Later: unit}] = true
+						case "Before":
+							written[Edge{Earlier: unit, Later: other}] = true
+						}
+					}
+				}
+			}
+			planned := map[Edge]bool{}
+			for _, e := range p.EdgeList() {
+				planned[e] = true
+				if !written[e] {
+					t.Errorf("%s: planned %s after %s, not written", where, e.Later, e.Earlier)
+				}
+			}
+			for e := range written {
+				if !planned[e] {
+					t.Errorf("%s: wrote %s after %s, which the plan does not have", where, e.Later, e.Earlier)
+				}
+			}
+		}
+	}
+	if trees < 5 {
+		t.Errorf("%d trees in testdata/trees, want the golden ones", trees)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"container/heap"
 	"fmt"
+	"path"
 	"slices"
 	"sort"
 	"strings"
@@ -36,7 +37,9 @@ import (
 //    priority edges (n-1 when all share their runlevels), against systemd-sysv-generator's
 //    n²/2. Because every chain follows the one order, no chain edge can close a cycle.
 // 5. rc.local (rc-local.service) is ordered after every SysV unit of runlevels 2-5,
-//    explicitly rather than through the chain, so it holds whatever fails to start.
+//    explicitly rather than through the chain, so it holds whatever fails to start, and
+//    after network.target, as systemd's own rc-local.service. These are all its edges:
+//    Generate writes the plan's and adds none.
 
 // Edge strengths: when explicit relations form a cycle, the weakest edge is dropped first.
 const (
@@ -90,6 +93,14 @@ type node struct {
 	script *Script
 	name   string // script name (for Provides), "" for others
 	pos    int    // place in the start order
+	// rcName is the S link that gave the priority ("S55nginx"), or the one
+	// `chkconfig --add` would make when a chkconfig: header gave it ("" otherwise);
+	// rcLinked says the link exists. rc ran equal priorities in the order of these names.
+	rcName   string
+	rcLinked bool
+	// masked says why the unit never starts ("" when it can): a masked unit takes part
+	// in no edge.
+	masked string
 
 	prioWhy  *Reason
 	after    map[string]Reason
@@ -196,8 +207,11 @@ func (p *planner) addScripts() {
 		if native, ok := p.t.NativeUnits[unit]; ok {
 			n.u.Kind, n.u.Source, n.u.Shadowed = KindNative, native, true
 			if p.t.Masked[unit] {
+				// Kept in the plan, so that explain can say what became of the script,
+				// but out of every target, chain and edge.
 				n.levels = 0
-				p.why(n, Reason{Fact: "masked", Path: native, Why: fmt.Sprintf("%s is masked (a link to /dev/null): neither it nor %s starts", unit, sc.Path)})
+				n.masked = fmt.Sprintf("%s is masked: systemd runs neither the unit nor the script %s", unit, sc.Path)
+				p.why(n, Reason{Fact: "masked", Path: native, Why: fmt.Sprintf("systemd runs neither the unit nor the script %s: the unit is a link to /dev/null", sc.Path)})
 			} else {
 				p.why(n, Reason{Fact: "shadowed", Path: native, Why: fmt.Sprintf("the native unit replaces %s, which systemd does not run; the unit takes the script's place in the order", sc.Path)})
 			}
@@ -243,6 +257,7 @@ func (p *planner) placeScript(n *node, sc *Script) {
 			}
 		}
 		n.prio = used.Priority
+		n.rcName, n.rcLinked = path.Base(used.Path), true
 		n.prioWhy = &Reason{Fact: fmt.Sprintf("priority %d", used.Priority), Path: used.Path,
 			Why: fmt.Sprintf("S%02d link in %s", used.Priority, dirOf(used.Path))}
 		var others []string
@@ -271,6 +286,7 @@ func (p *planner) placeScript(n *node, sc *Script) {
 		n.levels = chk.Runlevels & (1<<1 | multiUserLevels)
 		if chk.Start >= 0 {
 			n.prio = chk.Start
+			n.rcName = fmt.Sprintf("S%02d%s", chk.Start, path.Base(sc.Path))
 			n.prioWhy = &Reason{Fact: fmt.Sprintf("priority %d", chk.Start), Path: sc.Path, Line: chk.Line, Why: chkText(chk) + " (no rcN.d links: as chkconfig --add would link it)"}
 		}
 		if l := h.LSB; l != nil && l.DefaultStartLine != 0 && l.DefaultStart&^1&^(1<<6) != chk.Runlevels&^1&^(1<<6) {
@@ -300,8 +316,11 @@ func (p *planner) addRCLocal() {
 	}
 	n := p.newNode(Unit{Unit: "rc-local.service", Source: rc.Path, Kind: KindRCLocal, Priority: ptr(99)})
 	n.levels, n.group = multiUserLevels, groupRCLocal
-	n.prioWhy = &Reason{Fact: "priority 99", Path: rc.Path, Why: "rc.local ran last, as S99local"}
+	n.prioWhy = &Reason{Fact: "priority 99", Path: rc.Path, Why: "S99local, the last S link of runlevels 2-5, which ran rc.local"}
 	p.rc = n
+	// As systemd's own rc-local.service: rc.local scripts expect the network. In the plan,
+	// so that what is written and verified is the plan and nothing else.
+	p.addExternal(n, true, "network.target", strengthRequired, Reason{Path: rc.Path, Why: "rc.local expects the network, as systemd's rc-local.service orders it"})
 }
 
 // addProvides records LSB Provides: names as aliases of their script's unit, and
@@ -373,6 +392,7 @@ func (p *planner) nativeNode(unit string) *node {
 	}
 	n := p.newNode(Unit{Unit: unit, Source: p.t.NativeUnits[unit], Kind: KindNative})
 	if p.t.Masked[unit] {
+		n.masked = unit + " is masked (a link to /dev/null): it never starts"
 		p.why(n, Reason{Fact: "masked", Path: n.u.Source, Why: "a link to /dev/null: it does not start"})
 	}
 	return n
@@ -391,12 +411,15 @@ func (p *planner) applyPriorityRules() {
 		case n == nil && strings.HasSuffix(unit, ".target"):
 			p.warn(r.Path, r.Line, "%s: a target has no priority; rule left out", r.Text())
 			continue
+		case n != nil && n.masked != "":
+			p.warn(r.Path, r.Line, "%s: %s, so it has no place in the order; rule left out", r.Text(), n.masked)
+			continue
+		case n == nil && p.t.Masked[unit]:
+			p.warn(r.Path, r.Line, "%s: %s is masked (a link to /dev/null): it never starts, so it has no place in the order; rule left out", r.Text(), unit)
+			continue
 		case n == nil:
 			n = p.nativeNode(unit)
 			p.warnUnknown(r, unit)
-		}
-		if p.t.Masked[n.u.Unit] {
-			continue
 		}
 		n.prio, n.u.Priority = r.Priority, ptr(r.Priority)
 		n.levels = r.Runlevels & (1<<1 | multiUserLevels)
@@ -438,7 +461,15 @@ func (p *planner) addExternal(n *node, after bool, unit string, strength int, r 
 	}
 }
 
+// addEdge records that later starts after earlier. An edge with a masked unit is a
+// warning instead: the masked unit never starts, so the ordering would order nothing.
 func (p *planner) addEdge(earlier, later *node, strength int, r Reason) {
+	for _, n := range []*node{earlier, later} {
+		if n.masked != "" {
+			p.warn(r.Path, r.Line, "%s: %s; ordering %s after %s left out", r.Why, n.masked, later.u.Unit, earlier.u.Unit)
+			return
+		}
+	}
 	p.edges = append(p.edges, &relEdge{earlier: earlier, later: later, strength: strength, reason: r})
 }
 
@@ -636,9 +667,11 @@ func (p *planner) cycles() [][]*node {
 	return out
 }
 
-// orderKey is a node's place when nothing but priority decides: group, priority (none
+// orderLess is a node's place when nothing but priority decides: group, priority (none
 // counts as earliest: such a node goes as soon as its relations allow), then the name
-// compared bytewise, as the C locale does.
+// compared bytewise, as the C locale does: the name of the S link after its S##, as rc's
+// glob sorted them (S55a before S55a-b, although "a-b.service" < "a.service"), else the
+// unit name without .service; the unit name last, so that the order is total.
 func orderLess(a, b *node) bool {
 	if a.group != b.group {
 		return a.group < b.group
@@ -646,7 +679,18 @@ func orderLess(a, b *node) bool {
 	if a.prio != b.prio {
 		return a.prio < b.prio
 	}
+	if ka, kb := a.sortName(), b.sortName(); ka != kb {
+		return ka < kb
+	}
 	return a.u.Unit < b.u.Unit
+}
+
+// sortName is the name rc compared at equal priority.
+func (n *node) sortName() string {
+	if len(n.rcName) > 3 {
+		return n.rcName[3:]
+	}
+	return strings.TrimSuffix(n.u.Unit, ".service")
 }
 
 type nodeHeap []*node
@@ -784,14 +828,18 @@ func (p *planner) addChains(order []*node) {
 		if at == nil {
 			at = later.allWhy
 		}
-		p.addAfter(later, earlier, Reason{Fact: "after " + earlier.u.Unit, Path: at.Path, Line: at.Line,
-			Why: fmt.Sprintf("%s (%s) is the nearest lower position in %s", earlier.u.Unit, prioText(earlier), in)})
+		afterWhy := fmt.Sprintf("%s (%s) is the nearest lower position in %s", earlier.u.Unit, prioText(earlier), in)
+		beforeWhy := fmt.Sprintf("%s (%s) is the nearest higher position in %s", later.u.Unit, prioText(later), in)
+		if tie := tieText(earlier, later); tie != "" {
+			afterWhy = fmt.Sprintf("same priority %d as %s; %s, in %s", earlier.prio, earlier.u.Unit, tie, in)
+			beforeWhy = fmt.Sprintf("same priority %d as %s; %s, in %s", later.prio, later.u.Unit, tie, in)
+		}
+		p.addAfter(later, earlier, Reason{Fact: "after " + earlier.u.Unit, Path: at.Path, Line: at.Line, Why: afterWhy})
 		at = earlier.prioWhy
 		if at == nil {
 			at = earlier.allWhy
 		}
-		p.addBefore(earlier, later, Reason{Fact: "before " + later.u.Unit, Path: at.Path, Line: at.Line,
-			Why: fmt.Sprintf("%s (%s) is the nearest higher position in %s", later.u.Unit, prioText(later), in)})
+		p.addBefore(earlier, later, Reason{Fact: "before " + later.u.Unit, Path: at.Path, Line: at.Line, Why: beforeWhy})
 	}
 	// A $all unit also comes after the enabled units that have no priority (and so no
 	// chain position) and start in a runlevel it starts in.
@@ -809,6 +857,23 @@ func (p *planner) addChains(order []*node) {
 			}
 		}
 	}
+}
+
+// tieText says why earlier comes before later at the same priority ("" when the
+// priorities differ): rc ran S links of equal priority in the order of their names.
+func tieText(earlier, later *node) string {
+	if earlier.prio < 0 || earlier.prio != later.prio || earlier.group != later.group {
+		return ""
+	}
+	if earlier.rcName == "" || later.rcName == "" {
+		// A native unit with a Priority= rule has no S link to compare.
+		return fmt.Sprintf("at equal priority hostkit goes by name, as rc did: %s before %s", earlier.sortName(), later.sortName())
+	}
+	verb := "rc ran"
+	if !earlier.rcLinked || !later.rcLinked {
+		verb = "rc would run" // a chkconfig: header without links: what chkconfig --add links
+	}
+	return fmt.Sprintf("%s %s before %s (name order)", verb, earlier.rcName, later.rcName)
 }
 
 func prioText(n *node) string {

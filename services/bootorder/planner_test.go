@@ -191,6 +191,47 @@ func TestPlanOrder(t *testing.T) {
 			warn:  []string{"/etc/init.d/b:4: Provides: www is also provided by /etc/init.d/a"},
 		},
 		{
+			name:  "equal priority: by the names of the links, as rc's glob sorted S55a before S55a-b",
+			tree:  tree(script("a-b", "", "S55:2345"), script("a", "", "S55:2345")),
+			order: "a.service a-b.service",
+			after: map[string]string{"a-b.service": "a.service", "a.service": ""},
+		},
+		{
+			name: "Priority= naming a masked unit: a warning that says why it does nothing",
+			tree: func() *Tree {
+				tr := tree(script("a", "# chkconfig: 2345 10 90\n"))
+				tr.NativeUnits["gone.service"] = "/etc/systemd/system/gone.service"
+				tr.Masked["gone.service"] = true
+				tr.Rules = []Rule{{Path: "/etc/hostkit/boot-order.conf", Line: 3, Unit: "gone.service", Priority: 50, Runlevels: defaultRuleRunlevels}}
+				return tr
+			}(),
+			order: "a.service",
+			warn:  []string{"/etc/hostkit/boot-order.conf:3: Priority=gone.service 50 2345: gone.service is masked (a link to /dev/null): it never starts, so it has no place in the order; rule left out"},
+		},
+		{
+			name: "a masked unit that shadows a script: in the plan, in no edge, every relation to it a warning",
+			tree: func() *Tree {
+				tr := tree(script("a", "# chkconfig: 2345 10 90\n"),
+					script("hwclock", "# chkconfig: 2345 20 80\n### BEGIN INIT INFO\n# Provides: hwclock $clock\n# Required-Start: a\n### END INIT INFO\n", "S20:2345"),
+					script("b", "# chkconfig: 2345 30 70\n### BEGIN INIT INFO\n# Required-Start: hwclock $clock\n### END INIT INFO\n"))
+				tr.NativeUnits["hwclock.service"] = "/etc/systemd/system/hwclock.service"
+				tr.Masked["hwclock.service"] = true
+				tr.Rules = []Rule{
+					{Path: "/etc/hostkit/boot-order.conf", Line: 2, Order: []string{"hwclock", "a"}},
+					{Path: "/etc/hostkit/boot-order.conf", Line: 3, Unit: "hwclock.service", Priority: 5, Runlevels: defaultRuleRunlevels},
+				}
+				tr.RCLocal = &Script{Name: "rc-local", Unit: "rc-local.service", Path: "/etc/rc.local", Executable: true}
+				return tr
+			}(),
+			after: map[string]string{"hwclock.service": "", "b.service": "a.service", "a.service": "", "rc-local.service": "a.service b.service network.target"},
+			warn: []string{
+				"/etc/hostkit/boot-order.conf:2: Order=hwclock < a: hwclock.service is masked: systemd runs neither the unit nor the script /etc/init.d/hwclock; ordering a.service after hwclock.service left out",
+				"/etc/hostkit/boot-order.conf:3: Priority=hwclock.service 5 2345: hwclock.service is masked: systemd runs neither the unit nor the script /etc/init.d/hwclock, so it has no place in the order; rule left out",
+				"/etc/init.d/b:4: Required-Start: hwclock: hwclock.service is masked: systemd runs neither the unit nor the script /etc/init.d/hwclock; ordering b.service after hwclock.service left out",
+				"/etc/init.d/b:4: Required-Start: $clock: hwclock.service is masked",
+			},
+		},
+		{
 			name: "no header, no links: not enabled",
 			tree: tree(script("bare", "echo hi\n")),
 			warn: []string{"/etc/init.d/bare: no rcN.d links, chkconfig: line or LSB Default-Start: not enabled"},
@@ -243,11 +284,15 @@ func TestPlanOrderShadowMaskRCLocal(t *testing.T) {
 		if u == nil || u.Kind != KindNative || !u.Shadowed || u.Source != "/usr/lib/systemd/system/postfix.service" || after(p, "postfix.service") != "a.service" || after(p, "b.service") != "postfix.service" {
 			t.Errorf("%s: shadowed postfix %+v, want a native unit in the script's place", mode, u)
 		}
-		if o := p.Find("old.service"); o == nil || len(o.Targets) != 0 || len(o.After) != 0 || after(p, "c.service") != "b.service" {
+		if o := p.Find("old.service"); o == nil || len(o.Targets) != 0 || len(o.After) != 0 || len(o.Before) != 0 || after(p, "c.service") != "b.service" {
 			t.Errorf("%s: masked old.service %+v must be out of the chain", mode, o)
+		} else if !slices.ContainsFunc(o.Why, func(r Reason) bool {
+			return r.Fact == "masked" && strings.HasPrefix(r.Why, "systemd runs neither the unit nor the script /etc/init.d/old")
+		}) {
+			t.Errorf("%s: masked old.service has no reason saying so: %+v", mode, o.Why)
 		}
 		rc := p.Find("rc-local.service")
-		if rc == nil || rc.Kind != KindRCLocal || strings.Join(rc.After, " ") != "a.service b.service c.service postfix.service" || p.Units[len(p.Units)-1].Unit != "rc-local.service" {
+		if rc == nil || rc.Kind != KindRCLocal || strings.Join(rc.After, " ") != "a.service b.service c.service network.target postfix.service" || p.Units[len(p.Units)-1].Unit != "rc-local.service" {
 			t.Errorf("%s: rc-local %+v, want it last, after every started SysV unit", mode, rc)
 		}
 	}

@@ -196,6 +196,10 @@ func parsePriority(v string) (Rule, error) {
 		if !ok || levels == 0 {
 			return Rule{}, fmt.Errorf("runlevels %q are not digits 0-6, e.g. 2345", clip(f[2]))
 		}
+		if levels&^(1<<0|1<<6) == 0 {
+			// Parsed, they would drop out of every target and the rule do nothing.
+			return Rule{}, errors.New("runlevels 0 and 6 are halt and reboot, in which no unit starts; give runlevels 1-5, e.g. 2345")
+		}
 		r.Runlevels = levels
 	}
 	return r, nil

@@ -39,6 +39,12 @@ func TestLoadRules(t *testing.T) {
 			"boot-order.conf:9: unknown key What= in [Rules] (known: Order= Priority=)",
 			"boot-order.conf:11: unknown section [Other] (known: [Rules] [Daemon])",
 		}},
+		{"runlevels that start nothing: a warning, not a rule that drops out later", map[string]string{
+			"etc/hostkit/boot-order.conf": "[Rules]\nPriority=x.service 50 06\nPriority=y.service 50 0\nPriority=z.service 50 056\n",
+		}, []string{"Priority=z.service 50 056"}, []string{
+			"/etc/hostkit/boot-order.conf:2: Priority=x.service 50 06: runlevels 0 and 6 are halt and reboot, in which no unit starts; give runlevels 1-5, e.g. 2345; rule left out",
+			"/etc/hostkit/boot-order.conf:3: Priority=y.service 50 0: runlevels 0 and 6 are halt and reboot",
+		}},
 		{"a syntax error leaves the file out", map[string]string{
 			"etc/hostkit/boot-order.conf":             "[Rules]\nOrder=a < b\n",
 			"etc/hostkit/boot-order.conf.d/50-x.conf": "[Rules]\nOrder=c < d\nbroken line\n",
