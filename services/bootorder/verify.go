@@ -211,8 +211,17 @@ func Verify(p *Plan, ts Timestamps) *Verification {
 		v.Notes = append(v.Notes, "the journal of this boot has no Starting/Started messages of PID 1 for the planned units: checked against systemd's timestamps only")
 	}
 
+	// A planned unit no target wants and no edge names (a script enabled in no runlevel,
+	// a masked unit) was never expected to run: listing it as not run is only noise.
+	inEdge := map[string]bool{}
+	for _, e := range p.EdgeList() {
+		inEdge[e.Earlier], inEdge[e.Later] = true, true
+	}
 	notRun := map[string]string{}
 	for _, name := range VerificationUnits(p) {
+		if u := p.Find(name); u != nil && len(u.Targets) == 0 && !inEdge[name] {
+			continue
+		}
 		t, known := ts[name]
 		switch {
 		case t.ran() && journal && t.JournalStarting == 0 && t.JournalStarted == 0:

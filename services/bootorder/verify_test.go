@@ -291,3 +291,30 @@ Notes:
 		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
 	}
 }
+
+// TestVerifyLeavesOutUnitsNothingExpectsToRun: a masked unit or a script enabled in no
+// runlevel, in no edge, is not listed as not run; a wanted one that did not run is.
+func TestVerifyLeavesOutUnitsNothingExpectsToRun(t *testing.T) {
+	p := storyPlan()
+	p.Units = append(p.Units,
+		Unit{Unit: "hwclock.service", Kind: KindNative, Shadowed: true},
+		Unit{Unit: "netconsole.service", Kind: KindSysV, Source: "/etc/init.d/netconsole"},
+		Unit{Unit: "lonely.service", Kind: KindSysV, Source: "/etc/init.d/lonely", Targets: []string{"multi-user.target"}})
+	ts := Timestamps{
+		"network-online.target": up(900, 1000),
+		"sshd.service":          up(1000, 2000),
+		"nginx.service":         up(2000, 3000),
+		"rc-local.service":      up(3000, 3500),
+		"hwclock.service":       {LoadState: "masked", ActiveState: "inactive"},
+		"netconsole.service":    {LoadState: "loaded", ActiveState: "inactive"},
+		"lonely.service":        {LoadState: "loaded", ActiveState: "inactive"},
+	}
+	v := Verify(p, ts)
+	var names []string
+	for _, n := range v.NotRun {
+		names = append(names, n.Unit)
+	}
+	if !reflect.DeepEqual(names, []string{"lonely.service"}) {
+		t.Errorf("not run: %v, want only lonely.service (wanted by multi-user.target)", names)
+	}
+}
