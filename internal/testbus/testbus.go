@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hostkit/hostkit/internal/repo"
 )
 
 // TestUser is the unprivileged account tests run callers as.
@@ -26,26 +28,6 @@ type Bus struct {
 	dir        string
 	serviceDir string
 	cmd        *exec.Cmd
-}
-
-// RepoRoot returns the directory holding go.mod, found by walking up from the working
-// directory (go test runs in the package's directory).
-func RepoRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }
 
 // Start launches a private bus that lives until the test ends. Its policy is the system
@@ -69,7 +51,7 @@ func Start(t testing.TB) *Bus {
 	if err := os.Mkdir(b.serviceDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	policies, err := filepath.Glob(filepath.Join(RepoRoot(t), "dbus", "*.conf"))
+	policies, err := filepath.Glob(filepath.Join(repo.RootT(t), "dbus", "*.conf"))
 	if err != nil || len(policies) == 0 {
 		t.Fatalf("no policy files in dbus/ (%v)", err)
 	}

@@ -6,29 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-)
 
-// realDumpsDir returns the shared directory of real SMBIOS dumps: $HOSTKIT_SMBIOS_DUMPS,
-// or ../shared/smbios-dumps beside the repository root (the directory holding go.mod).
-func realDumpsDir(tb testing.TB) string {
-	if dir := os.Getenv("HOSTKIT_SMBIOS_DUMPS"); dir != "" {
-		return dir
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared", "smbios-dumps")
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("no go.mod above the test directory; set HOSTKIT_SMBIOS_DUMPS")
-		}
-		dir = parent
-	}
-}
+	"github.com/hostkit/hostkit/internal/repo"
+)
 
 // FuzzDecode feeds arbitrary entry points and tables to Decode, seeded with synthetic
 // tables and the real dumps. Decode must not panic or hang, must return either an error
@@ -39,9 +19,9 @@ func FuzzDecode(f *testing.F) {
 	f.Add(b.entry64(3, 3, 0), b.bytes())
 	f.Add(b.entry32(2, 8), b.bytes()[:100])
 
-	dumps, err := filepath.Glob(filepath.Join(realDumpsDir(f), "*.bin"))
+	dumps, err := filepath.Glob(filepath.Join(repo.SMBIOSDumpsT(f), "*.bin"))
 	if err != nil || len(dumps) == 0 {
-		f.Fatalf("no real SMBIOS dumps in %s (set HOSTKIT_SMBIOS_DUMPS): %v", realDumpsDir(f), err)
+		f.Fatalf("no real SMBIOS dumps in %s (set HOSTKIT_SMBIOS_DUMPS): %v", repo.SMBIOSDumpsT(f), err)
 	}
 	for _, dump := range dumps {
 		data, err := os.ReadFile(dump)

@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hostkit/hostkit/internal/repo"
 	"github.com/hostkit/hostkit/internal/testcontainer"
 )
 
@@ -118,14 +119,14 @@ func prepare(deb, dump string) (*demo, error) {
 	if err := testcontainer.CheckHost(); err != nil {
 		return nil, err
 	}
-	repo, err := repoRoot()
+	root, err := repo.Root()
 	if err != nil {
 		return nil, err
 	}
 	if deb == "" {
-		debs, _ := filepath.Glob(filepath.Join(repo, "dist", "hostkit_*_amd64.deb"))
+		debs, _ := filepath.Glob(filepath.Join(root, "dist", "hostkit_*_amd64.deb"))
 		if len(debs) == 0 {
-			return nil, fmt.Errorf("no dist/hostkit_*_amd64.deb in %s: run make packages first (or make demo)", repo)
+			return nil, fmt.Errorf("no dist/hostkit_*_amd64.deb in %s: run make packages first (or make demo)", root)
 		}
 		deb = newest(debs)
 	}
@@ -133,7 +134,11 @@ func prepare(deb, dump string) (*demo, error) {
 		return nil, fmt.Errorf("package to install: %w", err)
 	}
 	if dump == "" {
-		dump = filepath.Join(filepath.Dir(repo), "shared", "smbios-dumps", "SuperMicro-X9DBL.bin")
+		dumps, err := repo.SMBIOSDumps()
+		if err != nil {
+			return nil, err
+		}
+		dump = filepath.Join(dumps, "SuperMicro-X9DBL.bin")
 	}
 	if _, err := os.Stat(dump); err != nil {
 		return nil, fmt.Errorf("SMBIOS dump to replay (pass one written by `dmidecode --dump-bin` with -dump): %w", err)
@@ -371,23 +376,5 @@ func bootOrderPart(d *demo) []step {
 			Command: "hostkitctl boot verify",
 			Expect:  []string{" 0 violations"},
 		},
-	}
-}
-
-// repoRoot walks up from the working directory to the directory holding go.mod.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory: run the demo from the hostkit repository")
-		}
-		dir = parent
 	}
 }

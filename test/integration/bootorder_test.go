@@ -15,6 +15,7 @@ import (
 	"github.com/godbus/dbus/v5"
 	"github.com/godbus/dbus/v5/introspect"
 
+	"github.com/hostkit/hostkit/internal/repo"
 	"github.com/hostkit/hostkit/internal/testbus"
 	"github.com/hostkit/hostkit/services/bootorder"
 )
@@ -65,7 +66,7 @@ func storyPlan() *bootorder.Plan {
 func setupBootOrder(t *testing.T, idle string, p *bootorder.Plan) *bootorderd {
 	t.Helper()
 	dir := t.TempDir()
-	b := &bootorderd{bus: testbus.Start(t), root: testbus.RepoRoot(t),
+	b := &bootorderd{bus: testbus.Start(t), root: repo.RootT(t),
 		config: filepath.Join(dir, "boot-order.conf"), plan: filepath.Join(dir, "plan.json"), state: filepath.Join(dir, "state")}
 	b.systemdBus = b.bus.Address
 	text := "[Rules]\nOrder=sshd.service < nginx.service\n[Daemon]\nIdleTimeoutSec=" + idle + "\n"

@@ -16,6 +16,7 @@ import (
 	"github.com/godbus/dbus/v5"
 	"github.com/godbus/dbus/v5/introspect"
 
+	"github.com/hostkit/hostkit/internal/repo"
 	"github.com/hostkit/hostkit/internal/testbus"
 )
 
@@ -31,9 +32,9 @@ type hwd struct {
 	root   string
 }
 
-func dump(t *testing.T, root, name string) string {
+func dump(t *testing.T, name string) string {
 	t.Helper()
-	p := filepath.Join(root, "..", "shared", "smbios-dumps", name)
+	p := filepath.Join(repo.SMBIOSDumpsT(t), name)
 	if _, err := os.Stat(p); err != nil {
 		t.Fatalf("SMBIOS dump %s missing: the tests read ../shared/smbios-dumps beside the repository", p)
 	}
@@ -43,7 +44,7 @@ func dump(t *testing.T, root, name string) string {
 // setup starts a bus and writes a config naming dumpName with the given idle timeout.
 func setup(t *testing.T, dumpName, idle string) *hwd {
 	t.Helper()
-	root := testbus.RepoRoot(t)
+	root := repo.RootT(t)
 	h := &hwd{bus: testbus.Start(t), root: root, config: filepath.Join(t.TempDir(), "hwd.conf")}
 	h.writeConfig(t, dumpName, idle)
 	return h
@@ -51,7 +52,7 @@ func setup(t *testing.T, dumpName, idle string) *hwd {
 
 func (h *hwd) writeConfig(t *testing.T, dumpName, idle string) {
 	t.Helper()
-	text := "[Hardware]\nSMBIOSDump=" + dump(t, h.root, dumpName) + "\n[Daemon]\nIdleTimeoutSec=" + idle + "\n"
+	text := "[Hardware]\nSMBIOSDump=" + dump(t, dumpName) + "\n[Daemon]\nIdleTimeoutSec=" + idle + "\n"
 	if err := os.WriteFile(h.config, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +103,7 @@ func TestHardwareProperties(t *testing.T) {
 		"BIOSVersion":      "3.00",
 		"MemorySlots":      uint32(6),
 		"ProcessorSockets": uint32(2),
-		"Source":           dump(t, h.root, "SuperMicro-X9DBL.bin"),
+		"Source":           dump(t, "SuperMicro-X9DBL.bin"),
 	}
 	for name, v := range want {
 		got, err := obj.GetProperty(hwName + "." + name)
@@ -134,7 +135,7 @@ func TestDescribeMatchesReport(t *testing.T) {
 	if err := h.connect(t).Object(hwName, hwPath).Call(hwName+".Describe", 0).Store(&described); err != nil {
 		t.Fatal(err)
 	}
-	offline, err := h.run(t, 0, 0, "hostkit-hwd", "report", "--json", "--from-dump", dump(t, h.root, "SuperMicro-X9DBL.bin"))
+	offline, err := h.run(t, 0, 0, "hostkit-hwd", "report", "--json", "--from-dump", dump(t, "SuperMicro-X9DBL.bin"))
 	if err != nil {
 		t.Fatal(err)
 	}

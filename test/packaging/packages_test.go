@@ -29,6 +29,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/hostkit/hostkit/internal/repo"
 )
 
 // Paths that only one of the two packages has, on purpose.
@@ -47,25 +49,6 @@ var (
 )
 
 const sysPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-// repoRoot walks up from the working directory to the directory holding go.mod.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
 
 // need fails the test when tool is not on PATH.
 func need(t *testing.T, tool, install string) string {
@@ -94,7 +77,7 @@ type pkgs struct {
 // packages finds dist/hostkit_VERSION_amd64.deb and dist/hostkit-VERSION.x86_64.rpm.
 func packages(t *testing.T) pkgs {
 	t.Helper()
-	root := repoRoot(t)
+	root := repo.RootT(t)
 	debs, _ := filepath.Glob(filepath.Join(root, "dist", "hostkit_*_amd64.deb"))
 	rpms, _ := filepath.Glob(filepath.Join(root, "dist", "hostkit-*.x86_64.rpm"))
 	if len(debs) == 0 || len(rpms) == 0 {
@@ -627,7 +610,7 @@ var scripts = []string{
 
 // TestMaintainerScriptsSyntax: every script is a /bin/sh script with set -e that dash parses.
 func TestMaintainerScriptsSyntax(t *testing.T) {
-	root := repoRoot(t)
+	root := repo.RootT(t)
 	dash := need(t, "dash", "apt-get install dash")
 	for _, s := range scripts {
 		b := readRepo(t, root, s)
@@ -678,7 +661,7 @@ func scriptList(t *testing.T, root, script, name string) ([]string, bool) {
 
 // TestMaintainerScriptsUnitLists: each script names exactly the units in units/.
 func TestMaintainerScriptsUnitLists(t *testing.T) {
-	root := repoRoot(t)
+	root := repo.RootT(t)
 	units, enable := unitLists(t, root)
 	for _, s := range scripts {
 		if got, ok := scriptList(t, root, s, "UNITS"); ok && !slices.Equal(got, units) {
@@ -780,7 +763,7 @@ const rpmReload = "dbus-send --system --type=method_call --dest=org.freedesktop.
 
 // TestMaintainerScriptsBehaviour: what each script calls for each way dpkg or rpm runs it.
 func TestMaintainerScriptsBehaviour(t *testing.T) {
-	root := repoRoot(t)
+	root := repo.RootT(t)
 	e := newScriptEnv(t)
 	units, enable := unitLists(t, root)
 	u := strings.Join(units, " ")
@@ -972,7 +955,7 @@ func TestDebInstallRemovePurge(t *testing.T) {
 // [Install] section, so that rpm's `systemctl preset` (and `systemctl preset-all` anywhere)
 // enables what Debian's postinst enables with deb-systemd-helper.
 func TestPresetMatchesInstall(t *testing.T) {
-	root := repoRoot(t)
+	root := repo.RootT(t)
 	_, enable := unitLists(t, root)
 	var enabled []string
 	for i, line := range strings.Split(string(readRepo(t, root, "packaging/80-hostkit.preset")), "\n") {

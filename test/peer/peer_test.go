@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/hostkit/hostkit/internal/repo"
 )
 
 // report is the part of `hostkit-hwd report --json` compared here, declared from the
@@ -82,11 +84,8 @@ type device struct {
 }
 
 func TestAgainstDmidecode(t *testing.T) {
-	root := repoRoot(t)
-	dir := filepath.Join(root, "..", "shared", "smbios-dumps")
-	if env := os.Getenv("HOSTKIT_SMBIOS_DUMPS"); env != "" {
-		dir = env
-	}
+	root := repo.RootT(t)
+	dir := repo.SMBIOSDumpsT(t)
 	dumps, err := filepath.Glob(filepath.Join(dir, "*.bin"))
 	if err != nil || len(dumps) == 0 {
 		t.Fatalf("no SMBIOS dumps (*.bin) in %s (set HOSTKIT_SMBIOS_DUMPS to the dumps directory): %v", dir, err)
@@ -174,25 +173,6 @@ func run(name string, args ...string) (string, error) {
 		return "", fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, stderr.String())
 	}
 	return stdout.String(), nil
-}
-
-// repoRoot walks up from the test's directory to the directory holding go.mod.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test directory; run the test inside the repository")
-		}
-		dir = parent
-	}
 }
 
 // comparison collects the fields on which hostkit and dmidecode differ.

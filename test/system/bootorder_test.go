@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hostkit/hostkit/internal/repo"
 	"github.com/hostkit/hostkit/internal/testcontainer"
 )
 
@@ -193,7 +194,7 @@ func storySetup(t *testing.T, scripts []storyScript, deb string, maskSysV bool) 
 // admin's edit shows systemd, without the previous boot's /run.
 func TestBootOrder(t *testing.T) {
 	testStart := time.Now()
-	deb := findDeb(t, repoRoot(t))
+	deb := findDeb(t, repo.RootT(t))
 	log := &stepLog{cur: t}
 	t.Cleanup(func() { t.Logf("TestBootOrder took %s", time.Since(testStart).Round(time.Second)) })
 

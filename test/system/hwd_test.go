@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hostkit/hostkit/internal/repo"
 	"github.com/hostkit/hostkit/internal/testcontainer"
 )
 
@@ -38,9 +39,8 @@ const (
 // unprivileged user, idle exit and re-activation, the unit's sandboxing, and removal.
 func TestHardwareService(t *testing.T) {
 	testStart := time.Now()
-	repo := repoRoot(t)
-	deb := findDeb(t, repo)
-	dumps := filepath.Join(filepath.Dir(repo), "shared", "smbios-dumps")
+	deb := findDeb(t, repo.RootT(t))
+	dumps := repo.SMBIOSDumpsT(t)
 	recs, err := parseDmidecode(filepath.Join(dumps, dumpName+".dmidecode-3.2.txt"))
 	if err != nil {
 		t.Fatalf("expectations for %s (the dumps live in ../shared/smbios-dumps beside the repository): %v", dumpName, err)
@@ -659,25 +659,6 @@ func show(p *string) string {
 		return "null"
 	}
 	return strconv.Quote(*p)
-}
-
-// repoRoot walks up from the working directory to the directory holding go.mod.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the working directory; run the test inside the hostkit repository")
-		}
-		dir = parent
-	}
 }
 
 // findDeb returns $HOSTKIT_DEB when set, else dist/hostkit_*_amd64.deb (the newest when
