@@ -484,27 +484,7 @@ func TestBootOrderServesTheVerificationOfThisBoot(t *testing.T) {
 func TestBootOrderIdleExit(t *testing.T) {
 	b := setupBootOrder(t, "1s", storyPlan())
 	cmd := b.start(t)
-	conn := b.connect(t)
-	// Calls keep it alive: 3 s of calls every 300 ms, longer than the idle timeout.
-	for i := 0; i < 10; i++ {
-		if err := conn.Object(boName, boPath).Call(boName+".Plan", 0).Err; err != nil {
-			t.Fatalf("call %d while busy: %v", i, err)
-		}
-		time.Sleep(300 * time.Millisecond)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("hostkit-bootorder exited with %v, want status 0", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("hostkit-bootorder still running 10 s after its last call (IdleTimeoutSec=1s)")
-	}
-	if ownsName(conn, boName) {
-		t.Error("bus name still owned after idle exit")
-	}
+	checkIdleExit(t, cmd, b.connect(t), boName, boPath, "Plan")
 }
 
 func TestBootOrderBusActivation(t *testing.T) {

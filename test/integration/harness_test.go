@@ -83,3 +83,29 @@ type exitError struct {
 }
 
 func (e *exitError) Error() string { return e.ExitError.Error() + ": " + e.stderr }
+
+// checkIdleExit calls method of a daemon started with IdleTimeoutSec=1s every 300 ms for
+// 3 s, longer than the timeout, and checks that the calls kept it alive, that it then
+// exits with status 0 within 10 s, and that it released its name.
+func checkIdleExit(t *testing.T, cmd *exec.Cmd, conn *dbus.Conn, name string, path dbus.ObjectPath, method string) {
+	t.Helper()
+	for i := 0; i < 10; i++ {
+		if err := conn.Object(name, path).Call(name+"."+method, 0).Err; err != nil {
+			t.Fatalf("call %d while busy: %v", i, err)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("%s exited with %v, want status 0", filepath.Base(cmd.Path), err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s still running 10 s after its last call (IdleTimeoutSec=1s)", filepath.Base(cmd.Path))
+	}
+	if ownsName(conn, name) {
+		t.Error("bus name still owned after idle exit")
+	}
+}

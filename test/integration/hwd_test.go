@@ -282,27 +282,7 @@ func TestReloadEmitsPropertiesChanged(t *testing.T) {
 func TestIdleExit(t *testing.T) {
 	h := setup(t, "SuperMicro-X9DBL.bin", "1s")
 	cmd := h.start(t)
-	conn := h.connect(t)
-	// Calls keep it alive: 3 s of calls every 300 ms, longer than the idle timeout.
-	for i := 0; i < 10; i++ {
-		if err := conn.Object(hwName, hwPath).Call(hwName+".Describe", 0).Err; err != nil {
-			t.Fatalf("call %d while busy: %v", i, err)
-		}
-		time.Sleep(300 * time.Millisecond)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("hostkit-hwd exited with %v, want status 0", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("hostkit-hwd still running 10 s after its last call (IdleTimeoutSec=1s)")
-	}
-	if hasOwner(conn) {
-		t.Error("bus name still owned after idle exit")
-	}
+	checkIdleExit(t, cmd, h.connect(t), hwName, hwPath, "Describe")
 }
 
 func TestBusActivation(t *testing.T) {
