@@ -1,12 +1,14 @@
 package bootorder
 
 import (
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path"
 	"runtime"
 	"sync"
+	"syscall"
 )
 
 // The scan is a few thousand system calls on a system with many scripts (a readlink per
@@ -15,10 +17,16 @@ import (
 // sequential walk, which then finds them in the caches; results and warnings do not
 // depend on the order in which they were made.
 
-// parallel calls f(0..n-1) on up to two workers per CPU.
+// parallel calls f(0..n-1) on up to two workers per CPU. A panic in f is raised again
+// in the caller's goroutine, where the generator's recover logs it as a bug, instead of
+// ending the process from a worker.
 func parallel(n int, f func(i int)) {
 	workers := min(2*runtime.GOMAXPROCS(0), n)
-	var wg sync.WaitGroup
+	var (
+		wg       sync.WaitGroup
+		once     sync.Once
+		panicked any
+	)
 	next := make(chan int, n)
 	for i := range n {
 		next <- i
@@ -28,12 +36,20 @@ func parallel(n int, f func(i int)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer func() {
+				if r := recover(); r != nil {
+					once.Do(func() { panicked = fmt.Errorf("in a worker: %v", r) })
+				}
+			}()
 			for i := range next {
 				f(i)
 			}
 		}()
 	}
 	wg.Wait()
+	if panicked != nil {
+		panic(panicked)
+	}
 }
 
 // prefetchLinks reads the targets of the symbolic links among entries of dir (a resolved
@@ -66,26 +82,62 @@ type scriptFile struct {
 	readErr   error
 }
 
-// readScriptFile opens the host file and reads at most maxHeaderBytes of it.
+// readScriptFile reads the header of the host file, which must be a regular file: a FIFO
+// or a device in /etc/init.d (or a link to one) is not opened at all, since opening a FIFO
+// blocks and opening some devices has effects (a watchdog arms); a generator must never
+// hang a boot.
 func readScriptFile(host string) scriptFile {
-	f, err := os.Open(host)
+	fi, err := os.Lstat(host)
 	if err != nil {
 		return scriptFile{openErr: err}
+	}
+	if !fi.Mode().IsRegular() {
+		return scriptFile{mode: fi.Mode()}
+	}
+	return readRegularFile(host)
+}
+
+// readRegularFile reads at most maxHeaderBytes of host, a file ReadDir or Lstat saw as
+// regular. It opens without following a link and without blocking, and reads only if the
+// opened file is still regular, in case the entry changed in between.
+func readRegularFile(host string) scriptFile {
+	f, err := openRegular(host)
+	if err != nil {
+		return scriptFile{openErr: err}
+	}
+	if f == nil {
+		return scriptFile{} // not regular (any more): not a script
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
 		return scriptFile{openErr: err}
 	}
-	sf := scriptFile{mode: fi.Mode(), regular: fi.Mode().IsRegular()}
-	if !sf.regular {
-		return sf
-	}
+	sf := scriptFile{mode: fi.Mode(), regular: true}
 	sf.data, sf.readErr = io.ReadAll(io.LimitReader(f, maxHeaderBytes+1))
 	if len(sf.data) > maxHeaderBytes {
 		sf.data, sf.truncated = sf.data[:maxHeaderBytes], true
 	}
 	return sf
+}
+
+// openRegular opens host for reading without following a final symbolic link and
+// without blocking, and returns (nil, nil) when what it opened is not a regular file.
+func openRegular(host string) (*os.File, error) {
+	f, err := os.OpenFile(host, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, nil
+	}
+	return f, nil
 }
 
 // prefetchScripts reads the regular files among entries of dir (a resolved target path)
@@ -98,8 +150,24 @@ func (r *rootFS) prefetchScripts(dir string, entries []os.DirEntry, files map[st
 		}
 	}
 	read := make([]scriptFile, len(hosts))
-	parallel(len(hosts), func(i int) { read[i] = readScriptFile(hosts[i]) })
+	parallel(len(hosts), func(i int) { read[i] = readRegularFile(hosts[i]) })
 	for i, h := range hosts {
 		files[h] = read[i]
+	}
+}
+
+// fileKind names what a non-regular file is, for warnings.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	case m.IsDir():
+		return "a directory"
+	default:
+		return "not a regular file"
 	}
 }

@@ -3,6 +3,7 @@ package bootorder
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -88,7 +89,7 @@ func loadRules(fsys *rootFS, warnings []Warning) ([]Rule, []Warning) {
 		host, _, err := fsys.resolve(file)
 		var data []byte
 		if err == nil {
-			data, err = os.ReadFile(host)
+			data, err = readRulesFile(host)
 		}
 		if errors.Is(err, fs.ErrNotExist) && file == main {
 			continue
@@ -208,3 +209,35 @@ func parsePriority(v string) (Rule, error) {
 // ruleName reports whether name can name a unit in a rule: a unit name, or a script or
 // Provides name to which ".service" is added.
 func ruleName(name string) bool { return isUnitName(name) || validName(name) }
+
+// maxRulesBytes bounds a rules file: a real one is a few lines, and a link to /dev/zero
+// must not take the generator's memory.
+const maxRulesBytes = 1 << 20
+
+// readRulesFile reads host, which must be a regular file of at most maxRulesBytes; like
+// the scripts, a FIFO or device is never opened.
+func readRulesFile(host string) ([]byte, error) {
+	fi, err := os.Lstat(host)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("not a regular file but %s", fileKind(fi.Mode()))
+	}
+	f, err := openRegular(host)
+	if err != nil {
+		return nil, err
+	}
+	if f == nil {
+		return nil, errors.New("not a regular file")
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxRulesBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxRulesBytes {
+		return nil, fmt.Errorf("larger than %d bytes", maxRulesBytes)
+	}
+	return data, nil
+}
