@@ -202,6 +202,7 @@ func serve(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
+	defer svc.Conn.Close() // Serve closes it too; this covers a failed Export
 	b := &bootOrderObject{conn: svc.Conn, opts: o, plan: p, source: source, bootID: bootID,
 		last: loadVerification(o.stateDir, bootID)}
 	b.obj = &bus.Object{

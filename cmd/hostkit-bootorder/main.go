@@ -9,7 +9,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 
 	"github.com/hostkit/hostkit/internal/bus"
@@ -20,11 +19,7 @@ import (
 
 func main() {
 	if err := run(os.Args[1:]); err != nil {
-		var logged loggedError
-		if !errors.As(err, &logged) {
-			fmt.Fprintln(os.Stderr, "hostkit-bootorder:", err)
-		}
-		os.Exit(1)
+		lifecycle.Fail("hostkit-bootorder", err)
 	}
 }
 
@@ -63,11 +58,7 @@ func run(args []string) error {
 		return nil
 	}
 	lifecycle.SetupLogging("hostkit-bootorder")
-	if err := serve(context.Background(), o); err != nil {
-		slog.Error(err.Error()) // in the journal at priority err, not as a plain stderr line
-		return loggedError{err}
-	}
-	return nil
+	return serve(context.Background(), o)
 }
 
 // options are the daemon's flags; verify shares the plan and systemd ones.
@@ -86,6 +77,3 @@ func (o *options) addPlanFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.systemdBus, "systemd-bus", "system", "bus on which to ask systemd for the units' timestamps")
 	fs.StringVar(&o.stateDir, "state-dir", defaultStateDir, "directory keeping the last verification of this boot")
 }
-
-// loggedError is an error the program has already logged.
-type loggedError struct{ error }

@@ -67,6 +67,9 @@ type hardwareObject struct {
 
 	mu     sync.RWMutex
 	report *hardware.Report
+	// reloading serializes reload(), so that a SIGHUP and a Reload() call cannot leave
+	// the properties showing one report and Describe() another.
+	reloading sync.Mutex
 }
 
 func serve(ctx context.Context, busSpec, configPath string) error {
@@ -78,6 +81,8 @@ func serve(ctx context.Context, busSpec, configPath string) error {
 	if err != nil {
 		return err
 	}
+	defer svc.Conn.Close() // Serve closes it too; this covers a failed Export
+
 	r, err := readReport(s)
 	if err != nil {
 		// Serve the report that says what is wrong: callers see it, and a fixed
@@ -189,6 +194,8 @@ func (h *hardwareObject) Reload(sender dbus.Sender, msg dbus.Message) *dbus.Erro
 
 // reload serves both Reload() and SIGHUP.
 func (h *hardwareObject) reload() error {
+	h.reloading.Lock()
+	defer h.reloading.Unlock()
 	s, err := loadSettings(h.configPath)
 	if err != nil {
 		return err

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 
 	"github.com/hostkit/hostkit/internal/bus"
@@ -18,11 +17,7 @@ import (
 
 func main() {
 	if err := run(os.Args[1:]); err != nil {
-		var logged loggedError
-		if !errors.As(err, &logged) {
-			fmt.Fprintln(os.Stderr, "hostkit-hwd:", err)
-		}
-		os.Exit(1)
+		lifecycle.Fail("hostkit-hwd", err)
 	}
 }
 
@@ -52,12 +47,5 @@ func run(args []string) error {
 		return nil
 	}
 	lifecycle.SetupLogging("hostkit-hwd")
-	if err := serve(context.Background(), *busSpec, *configPath); err != nil {
-		slog.Error(err.Error()) // in the journal at priority err, not as a plain stderr line
-		return loggedError{err}
-	}
-	return nil
+	return serve(context.Background(), *busSpec, *configPath)
 }
-
-// loggedError is an error the daemon has already logged.
-type loggedError struct{ error }

@@ -43,6 +43,15 @@ func (s *Service) Export(obj *Object) error { return Export(s.Conn, obj) }
 // finishes the calls in flight and closes the connection. It returns nil on a clean exit.
 func (s *Service) Serve(ctx context.Context, status string, idleTimeout time.Duration, reload func() error) error {
 	defer s.Conn.Close()
+	// Signals are caught before the name is taken: with Type=dbus systemd counts the
+	// service as started, and may send SIGHUP for a reload, from that moment on.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(stop)
+
 	if err := RequestName(s.Conn, s.Name); err != nil {
 		return err
 	}
@@ -51,14 +60,9 @@ func (s *Service) Serve(ctx context.Context, status string, idleTimeout time.Dur
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// The watchdog only runs where a unit sets WatchdogSec=; being connected to the bus
+	// is what this loop can vouch for.
 	go lifecycle.Watchdog(ctx, func() bool { return s.Conn.Connected() })
-
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(stop)
 
 	idle := make(chan error, 1)
 	go func() { idle <- lifecycle.WaitIdle(ctx, idleTimeout, s.calls.Idle) }()

@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"strings"
@@ -15,10 +16,26 @@ import (
 // entry carries SYSLOG_IDENTIFIER=ident.
 func SetupLogging(ident string) {
 	if ok, _ := journal.StderrIsJournalStream(); ok && journal.Enabled() {
+		toJournal = true
 		slog.SetDefault(slog.New(&journalHandler{ident: ident}))
 		return
 	}
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, nil)))
+}
+
+// toJournal is set when SetupLogging chose the journal.
+var toJournal bool
+
+// Fail ends a program that failed with err, exit status 1: under systemd (SetupLogging
+// chose the journal) as a journal entry at priority err, so that `systemctl status`
+// shows it as an error; otherwise as one plain "prog: err" line on stderr.
+func Fail(prog string, err error) {
+	if toJournal {
+		slog.Error(err.Error())
+	} else {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", prog, err)
+	}
+	os.Exit(1)
 }
 
 type journalHandler struct {
