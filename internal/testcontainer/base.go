@@ -46,7 +46,8 @@ const (
 
 // BasePackages are installed into the base root on top of debootstrap's minbase:
 // systemd as init, the system bus, polkit for the authorization checks hostkit makes,
-// pam_systemd so that logins get logind sessions, and jq for the demo's pipelines.
+// pam_systemd so that logins get logind sessions, procps (kill, for ExecReload=) and jq
+// for the demo's pipelines.
 // Every package the hostkit .deb depends on must be here, because containers have no
 // network access to apt; changing the list rebuilds the cached root.
 var BasePackages = []string{
@@ -54,6 +55,7 @@ var BasePackages = []string{
 	"systemd-sysv",
 	"dbus",
 	"polkitd",
+	"procps",
 	"libpam-systemd",
 	"jq",
 }

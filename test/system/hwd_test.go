@@ -180,6 +180,45 @@ func TestHardwareService(t *testing.T) {
 		case !strings.Contains(ee.Stderr, "AccessDenied"):
 			t.Errorf("GetHardwareSerial as %s failed with %q, want an AccessDenied error", testcontainer.TestUser, strings.TrimSpace(ee.Stderr))
 		}
+
+		// polkit, not only root, can grant the serials: a rule for tester, as an admin
+		// would write one, makes both Describe() and GetHardwareSerial() show them.
+		rule := fmt.Sprintf(`polkit.addRule(function(action, subject) {
+	if (action.id == "org.hostkit.hardware1.get-hardware-serial" && subject.user == %q)
+		return polkit.Result.YES;
+});
+`, testcontainer.TestUser)
+		if err := c.WriteFile("/etc/polkit-1/rules.d/50-hostkit-test.rules", []byte(rule), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		defer c.Exec("rm", "-f", "/etc/polkit-1/rules.d/50-hostkit-test.rules")
+		// polkitd rereads its rules when the directory changes; give it a moment.
+		var granted string
+		for i := 0; i < 50; i++ {
+			if granted, err = c.ExecAs(testcontainer.TestUser, "hostkitctl", "hw", "serial"); err == nil {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err != nil || strings.TrimSpace(granted) != deref(want.SystemSerial) {
+			t.Errorf("hw serial as %s with a polkit rule granting it: %q, %v; want %q", testcontainer.TestUser, granted, err, deref(want.SystemSerial))
+		}
+		checkReport(t, describe(t, c, testcontainer.TestUser), want, true)
+	})
+
+	log.step(t, "4b_systemctl_reload", func(t *testing.T) {
+		// ExecReload= sends SIGHUP: the daemon rereads its configuration and stays up. A
+		// call first, so that it is running (it may have exited idle since step 4).
+		describe(t, c, "root")
+		before := mustExec(t, c, "systemctl", "show", "-p", "MainPID", "--value", unit)
+		mustExec(t, c, "systemctl", "reload", unit)
+		if after := mustExec(t, c, "systemctl", "show", "-p", "MainPID", "--value", unit); after != before || isActive(c) != "active" {
+			t.Errorf("after systemctl reload: MainPID %q (was %q), %s; want the same process, active", after, before, isActive(c))
+		}
+		journal := mustExec(t, c, "journalctl", "-b", "-u", unit, "--no-pager", "-o", "cat")
+		if !strings.Contains(journal, "reloaded") {
+			t.Errorf("no 'reloaded' in the unit's journal after systemctl reload:\n%s", journal)
+		}
 	})
 
 	log.step(t, "5_idle_exit", func(t *testing.T) {
