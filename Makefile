@@ -23,7 +23,7 @@ MAN_OUT  := $(patsubst man/%.md,build/man/%,$(MAN_SRC))
 
 # Debian packages the tests need; `make deps` installs only what is missing.
 TEST_DEBS := dbus dbus-daemon polkitd dmidecode debootstrap systemd-container lintian rpm \
-             passwd util-linux iproute2 ca-certificates binutils \
+             passwd util-linux ca-certificates binutils \
              systemd dbus-user-session
 
 .PHONY: all build man packages check deps lint unit integration system demo bench fuzz clean

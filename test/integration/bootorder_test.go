@@ -88,7 +88,7 @@ func (b *bootorderd) argv(t *testing.T) []string {
 		"--plan=" + b.plan, "--state-dir=" + b.state, "--systemd-bus=" + b.systemdBus}
 }
 
-func (b *bootorderd) start(t *testing.T) *exec.Cmd {
+func (b *bootorderd) start(t *testing.T) *daemon {
 	return startDaemon(t, b.bus, boName, b.argv(t))
 }
 

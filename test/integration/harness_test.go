@@ -24,26 +24,34 @@ func binary(t *testing.T, root, name string) string {
 	return p
 }
 
+// daemon is a daemon process under test; exited receives its exit status once.
+type daemon struct {
+	cmd    *exec.Cmd
+	exited chan error
+}
+
 // startDaemon runs argv and waits until it owns the bus name; the test's end kills it if
 // it is still running.
-func startDaemon(t *testing.T, bus *testbus.Bus, name string, argv []string) *exec.Cmd {
+func startDaemon(t *testing.T, bus *testbus.Bus, name string, argv []string) *daemon {
 	t.Helper()
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
+	d := &daemon{cmd: exec.Command(argv[0], argv[1:]...), exited: make(chan error, 1)}
+	d.cmd.Stderr = os.Stderr
+	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// One Wait, here, for every reader of the exit status (a second Wait is an error,
+	// and reading ProcessState beside a running Wait is a race); once read, the closed
+	// channel tells later readers that the process is gone.
+	go func() { d.exited <- d.cmd.Wait(); close(d.exited) }()
 	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
+		d.cmd.Process.Kill()
+		<-d.exited
 	})
 	conn := connect(t, bus)
 	if !testbus.Eventually(10*time.Second, func() bool { return ownsName(conn, name) }) {
 		t.Fatalf("%s did not take its bus name %s within 10 s", filepath.Base(argv[0]), name)
 	}
-	return cmd
+	return d
 }
 
 func connect(t *testing.T, bus *testbus.Bus) *dbus.Conn {
@@ -87,7 +95,7 @@ func (e *exitError) Error() string { return e.ExitError.Error() + ": " + e.stder
 // checkIdleExit calls method of a daemon started with IdleTimeoutSec=1s every 300 ms for
 // 3 s, longer than the timeout, and checks that the calls kept it alive, that it then
 // exits with status 0 within 10 s, and that it released its name.
-func checkIdleExit(t *testing.T, cmd *exec.Cmd, conn *dbus.Conn, name string, path dbus.ObjectPath, method string) {
+func checkIdleExit(t *testing.T, d *daemon, conn *dbus.Conn, name string, path dbus.ObjectPath, method string) {
 	t.Helper()
 	for i := 0; i < 10; i++ {
 		if err := conn.Object(name, path).Call(name+"."+method, 0).Err; err != nil {
@@ -95,15 +103,13 @@ func checkIdleExit(t *testing.T, cmd *exec.Cmd, conn *dbus.Conn, name string, pa
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
 	select {
-	case err := <-done:
+	case err := <-d.exited:
 		if err != nil {
-			t.Fatalf("%s exited with %v, want status 0", filepath.Base(cmd.Path), err)
+			t.Fatalf("%s exited with %v, want status 0", filepath.Base(d.cmd.Path), err)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatalf("%s still running 10 s after its last call (IdleTimeoutSec=1s)", filepath.Base(cmd.Path))
+		t.Fatalf("%s still running 10 s after its last call (IdleTimeoutSec=1s)", filepath.Base(d.cmd.Path))
 	}
 	if ownsName(conn, name) {
 		t.Error("bus name still owned after idle exit")
