@@ -48,7 +48,7 @@ func FuzzParseHeader(f *testing.F) {
 			if l.End != 0 && l.End <= l.Line {
 				t.Fatalf("LSB block ends at %d before it begins at %d", l.End, l.Line)
 			}
-			for _, names := range []Names{l.Provides, l.RequiredStart, l.ShouldStart, l.StartBefore} {
+			for _, names := range []Names{l.Provides, l.RequiredStart, l.ShouldStart, l.StartBefore, l.StartAfter} {
 				for _, n := range names.Names {
 					if !validName(strings.TrimPrefix(n, "$")) {
 						t.Fatalf("invalid name %q kept", n)
@@ -94,7 +94,7 @@ func FuzzPlanOrder(f *testing.F) {
 func fuzzTree(data []byte) *Tree {
 	names := []string{"a", "b", "c", "d", "e", "f", "g", "h"}
 	rel := []string{"a", "b", "c", "d", "e", "f", "g", "h", "$all", "$network", "$x", "www", "nosuch", "$syslog", "a.service", "pg"}
-	keys := []string{"Required-Start", "Should-Start", "X-Start-Before", "Provides"}
+	keys := []string{"Required-Start", "Should-Start", "X-Start-Before", "Provides", "X-Start-After"}
 	tr := tree()
 	for i := 0; i+4 <= len(data) && i/4 < len(names); i += 4 {
 		name := names[i/4]
@@ -107,7 +107,7 @@ func fuzzTree(data []byte) *Tree {
 			fmt.Fprintf(&hdr, "# chkconfig: - %d\n", prio%100)
 		}
 		fmt.Fprintf(&hdr, "### BEGIN INIT INFO\n# %s: %s\n# %s: %s\n# Default-Start: 2 5\n### END INIT INFO\n",
-			keys[r1%4], rel[r1>>4], keys[r2%4], rel[r2>>4])
+			keys[r1%4], rel[r1>>4], keys[r2%5], rel[r2>>4])
 		var links []string
 		if levels&1 != 0 {
 			links = append(links, fmt.Sprintf("S%02d:%s", prio%100, strings.TrimPrefix(Runlevels(levels&0x3e).String(), "-")))

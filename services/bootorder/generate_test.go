@@ -226,7 +226,8 @@ func TestGenerateCases(t *testing.T) {
 		{
 			name: "wrappers: rc-local in full with its own source, ordering in the drop-in",
 			plan: Plan{Mode: ModeWrappers, Units: []Unit{
-				sysv("a", 10), {Unit: "rc-local.service", Kind: KindRCLocal, Source: "/etc/rc.d/rc.local", After: []string{"a.service", "network.target"}},
+				// multi-user.target, as the planner gives rc-local.service (Generate adds none).
+				sysv("a", 10), {Unit: "rc-local.service", Kind: KindRCLocal, Source: "/etc/rc.d/rc.local", After: []string{"a.service", "network.target"}, Targets: []string{"multi-user.target"}},
 			}},
 			files: map[string][]string{
 				"l/rc-local.service": {"ExecStart=/etc/rc.d/rc.local start\n", "TimeoutSec=0\n", "RemainAfterExit=yes\n",
@@ -407,7 +408,9 @@ func TestGenerateErrors(t *testing.T) {
 	}
 }
 
-func TestGenValidUnitName(t *testing.T) {
+// TestIsUnitName checks the one validator of unit names that Scan, the rules and
+// Generate share.
+func TestIsUnitName(t *testing.T) {
 	cases := []struct {
 		name string
 		ok   bool
@@ -425,10 +428,26 @@ func TestGenValidUnitName(t *testing.T) {
 		{"ä.service", false},
 		{strings.Repeat("a", 248) + ".service", false},
 		{strings.Repeat("a", 247) + ".service", true},
+		// 14: a template is no unit to order or start; "@" needs a prefix; a hidden
+		// file is skipped by systemd. Scan's and Generate's checks disagreed on these.
+		{"getty@.service", false},
+		{"@tty1.service", false},
+		{".hidden.service", false},
+		{"a@b@c.service", true},
+		{"a.b.service", true},
 	}
 	for i, c := range cases {
-		if got := genValidUnitName(c.name); got != c.ok {
+		if got := isUnitName(c.name); got != c.ok {
 			t.Errorf("case %d (%q): %v, want %v", i, c.name, got, c.ok)
+		}
+	}
+	// validName: names to which .service is added, never with "@".
+	for i, c := range []struct {
+		name string
+		ok   bool
+	}{{"nginx", true}, {"b@d", false}, {".x", false}, {"", false}, {"a:b", true}} {
+		if got := validName(c.name); got != c.ok {
+			t.Errorf("validName case %d (%q): %v, want %v", i, c.name, got, c.ok)
 		}
 	}
 }

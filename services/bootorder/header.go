@@ -49,6 +49,9 @@ type LSB struct {
 	RequiredStart Names
 	ShouldStart   Names
 	StartBefore   Names // X-Start-Before
+	// StartAfter is X-Start-After: ordering only (After=), as Should-Start, which is how
+	// systemd-sysv-generator reads it.
+	StartAfter Names
 
 	DefaultStart     Runlevels
 	DefaultStartLine int // 0 when the block has no Default-Start
@@ -390,6 +393,8 @@ func (p *headerParser) lsbKey(n int, body string) bool {
 		names(&l.ShouldStart)
 	case "x-start-before":
 		names(&l.StartBefore)
+	case "x-start-after":
+		names(&l.StartAfter)
 	case "default-start":
 		if l.DefaultStartLine != 0 {
 			p.warn(n, "second Default-Start line (the first is line %d); ignored", l.DefaultStartLine)
@@ -433,16 +438,52 @@ func (p *headerParser) names(n int, key, value string) []string {
 	return out
 }
 
-// validName reports whether name+".service" is a valid unit name: ASCII letters, digits
-// and ":-_.\" (no "@": hostkit does not instantiate templates), at most 255 bytes.
+// validName reports whether name is a script, Provides or facility name that can stand
+// for the unit name+".service": a plain unit name without "@" (hostkit instantiates no
+// templates). See isUnitName for the rules.
 func validName(name string) bool {
-	if name == "" || len(name)+len(".service") > 255 {
+	return strings.IndexByte(name, '@') < 0 && isUnitName(name+".service")
+}
+
+// unitSuffixes are the unit types hostkit recognizes in unit directories and rules and
+// writes into generated units.
+var unitSuffixes = []string{".service", ".socket", ".target", ".mount", ".automount",
+	".swap", ".path", ".timer", ".slice", ".scope", ".device"}
+
+// isUnitName reports whether s is a unit name systemd loads and hostkit may read or
+// write: the one validator for unit files found in unit directories, names in rules and
+// every name Generate writes (a file name, or a name on an After=, Before= or Wants=
+// line, where anything else could split or end the line). It is systemd's
+// unit_name_is_valid() for plain names and template instances: at most 255 bytes, a known
+// type suffix, before it ASCII letters, digits and ":-_.\", and "@" only as the
+// separator of a template instance ("getty@tty1.service": a non-empty prefix before the
+// first "@" and a non-empty instance after it). Two things systemd's check allows are
+// refused: a bare template ("getty@.service"), which no ordering can name and nothing
+// starts, and a leading "." (".foo.service"), a hidden file that systemd skips when it
+// reads its unit directories, as Scan skips hidden scripts.
+func isUnitName(s string) bool {
+	if len(s) > 255 {
 		return false
 	}
-	for _, c := range []byte(name) {
-		switch {
+	var prefix string
+	for _, suf := range unitSuffixes {
+		if p, ok := strings.CutSuffix(s, suf); ok {
+			prefix = p
+			break
+		}
+	}
+	if prefix == "" || prefix[0] == '.' {
+		return false
+	}
+	at := strings.IndexByte(prefix, '@')
+	if at == 0 || at == len(prefix)-1 {
+		return false // "@x.service" has no prefix; "x@.service" is a template
+	}
+	for i := 0; i < len(prefix); i++ {
+		switch c := prefix[i]; {
 		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
 		case c == ':' || c == '-' || c == '_' || c == '.' || c == '\\':
+		case c == '@': // the separator, or part of the instance, as systemd allows
 		default:
 			return false
 		}

@@ -105,6 +105,12 @@ func TestParseHeader(t *testing.T) {
 			}
 			return ""
 		}, nil},
+		{"X-Start-After, as systemd-sysv-generator reads it", "### BEGIN INIT INFO\n# Provides: x\n# X-Start-After: a $remote_fs b@d\n# x-start-after: again\n### END INIT INFO\n", func(h Header) string {
+			if l := h.LSB; l == nil || strings.Join(l.StartAfter.Names, " ") != "a $remote_fs" || l.StartAfter.Line != 3 {
+				return "want X-Start-After a $remote_fs on line 3"
+			}
+			return ""
+		}, []string{`:3: X-Start-After: "b@d" cannot name`, ":4: second x-start-after line in the LSB block (the first is line 3); ignored"}},
 		{"LSB without END", "### BEGIN INIT INFO\n# Provides: x\nstart() {\n# Required-Start: late\n", func(h Header) string {
 			if h.LSB == nil || h.LSB.End != 0 || len(h.LSB.RequiredStart.Names) != 0 {
 				return "want a block ending at line 3, without the later key"

@@ -13,14 +13,22 @@ import (
 // How PlanOrder orders (see also the package documentation of hostkit-bootorder(8)):
 //
 // 1. Every script, rc.local and native unit a rule names is a node. A script's priority is
-//    its S## link (the one in the lowest of runlevels 2-5 that has one, else runlevel 1):
-//    that is what rc ran. Without any S or K link, the chkconfig: header says what
-//    `chkconfig --add` would link; without that, LSB Default-Start gives the runlevels
-//    and there is no priority.
-// 2. Explicit relations (LSB Required-Start, Should-Start, X-Start-Before, Provides
-//    aliases and custom $facilities, and Order= rules) are edges between nodes. Cycles
-//    among them are broken, weakest first (Should-Start, then Required-Start and
-//    X-Start-Before, then rules), each with a warning naming every member.
+//    its S## link: that is what rc ran. When its S links in rc1.d to rc5.d disagree, the
+//    highest number counts, in every target and both modes, because that is the one
+//    systemd-sysv-generator orders by (it takes the maximum over the links): drop-ins can
+//    only add ordering, and ordering by another number would add the opposite of its
+//    edges, a cycle. On a system that enables scripts through rcN.d (any S or K link in
+//    rc1.d to rc5.d), a script without links is not enabled: rc and
+//    systemd-sysv-generator do not start it (after `chkconfig --del` or `update-rc.d
+//    remove` the script stays, its links go). Only where rcN.d holds no link at all (an
+//    init.d copied without them), the chkconfig: header says what `chkconfig --add`
+//    would link; without that, LSB Default-Start gives the runlevels and there is no
+//    priority.
+// 2. Explicit relations (LSB Required-Start, Should-Start, X-Start-After, X-Start-Before,
+//    Provides aliases and custom $facilities, and Order= rules) are edges between nodes.
+//    Cycles among them are broken, weakest first (Should-Start and X-Start-After, then
+//    Required-Start and X-Start-Before, then rules), each with a warning naming every
+//    member.
 // 3. One start order of all nodes is computed: a topological sort of the explicit edges
 //    that, among the nodes free to go next, takes the lowest (priority, name) first, the
 //    name compared bytewise as rc's glob sorted S55nginx before S55sshd. So the order is
@@ -43,7 +51,7 @@ import (
 
 // Edge strengths: when explicit relations form a cycle, the weakest edge is dropped first.
 const (
-	strengthShould   = 1 // Should-Start
+	strengthShould   = 1 // Should-Start, X-Start-After
 	strengthRequired = 2 // Required-Start, X-Start-Before
 	strengthRule     = 3 // Order= in boot-order.conf: the admin's own word
 )
@@ -131,6 +139,10 @@ type planner struct {
 	ghosts   map[string]*node
 	warnings []Warning
 	reasons  map[*node][]Reason // facts in the order they were found
+	mode     string
+	// rcTree says that the system enables its scripts through rcN.d links: the tree
+	// has at least one S or K link.
+	rcTree bool
 }
 
 // PlanOrder turns t into the ordering hostkit makes real, written in mode (ModeDropIns or
@@ -151,6 +163,8 @@ func PlanOrder(t *Tree, mode string) *Plan {
 		provides: map[string][]*node{},
 		reasons:  map[*node][]Reason{},
 		ghosts:   map[string]*node{},
+		mode:     mode,
+		rcTree:   t.RCLinks || slices.ContainsFunc(t.Scripts, func(s Script) bool { return len(s.Links) > 0 }),
 	}
 	p.warnings = append(p.warnings, t.Warnings...)
 	p.addScripts()
@@ -187,14 +201,7 @@ func (p *planner) addScripts() {
 	sort.SliceStable(scripts, func(i, j int) bool { return scripts[i].Name < scripts[j].Name })
 	for i := range scripts {
 		sc := &scripts[i]
-		unit := sc.Unit
-		if unit == "" {
-			unit = sc.Name + ".service"
-		}
-		if !validName(sc.Name) || unit != sc.Name+".service" {
-			p.warn(sc.Path, 0, "%q cannot be a unit name; skipped", clip(sc.Name))
-			continue
-		}
+		unit := sc.Unit // Scan names it and checks the name
 		if other := p.byUnit[unit]; other != nil {
 			p.warn(sc.Path, 0, "%s is already the script of %s; skipped", other.u.Source, unit)
 			continue
@@ -232,42 +239,48 @@ func (p *planner) addScripts() {
 // placeScript sets a script's runlevels and priority from its links, else its headers.
 func (p *planner) placeScript(n *node, sc *Script) {
 	h := sc.Header
-	starts := map[int]Link{}
+	starts := map[int]Link{} // the first S link of each runlevel
+	var all []Link
 	for _, l := range sc.Links {
 		if l.Runlevel < 1 || l.Runlevel > 5 || !l.Start {
 			continue
 		}
+		all = append(all, l)
 		if first, ok := starts[l.Runlevel]; ok {
 			if first.Priority != l.Priority {
-				p.warn(l.Path, 0, "a second S link for %s in runlevel %d (rc ran it twice); hostkit uses %s", sc.Name, l.Runlevel, first.Path)
+				p.warn(l.Path, 0, "a second S link for %s in runlevel %d besides %s (rc ran it twice); its number counts as well", sc.Name, l.Runlevel, first.Path)
 			}
 			continue
 		}
 		starts[l.Runlevel] = l
 		n.levels |= 1 << l.Runlevel
 	}
-	chk := h.Chkconfig
-	switch {
-	case len(sc.Links) > 0 && n.levels != 0:
-		var used Link
-		for _, level := range []int{2, 3, 4, 5, 1} {
-			if l, ok := starts[level]; ok {
+	// The S link with the highest number gives the priority; of equal ones, the first
+	// in runlevels 2-5, else 1.
+	var used Link
+	for _, level := range []int{2, 3, 4, 5, 1} {
+		for _, l := range all {
+			if l.Runlevel == level && (used.Path == "" || l.Priority > used.Priority) {
 				used = l
-				break
 			}
 		}
+	}
+	chk := h.Chkconfig
+	switch {
+	case n.levels != 0:
 		n.prio = used.Priority
 		n.rcName, n.rcLinked = path.Base(used.Path), true
 		n.prioWhy = &Reason{Fact: fmt.Sprintf("priority %d", used.Priority), Path: used.Path,
 			Why: fmt.Sprintf("S%02d link in %s", used.Priority, dirOf(used.Path))}
 		var others []string
-		for level := 2; level <= 5; level++ {
-			if l, ok := starts[level]; ok && l.Priority != used.Priority {
-				others = append(others, fmt.Sprintf("S%02d in %s", l.Priority, dirOf(l.Path)))
+		for _, l := range all {
+			if l.Priority != used.Priority {
+				others = append(others, linkText(l))
 			}
 		}
 		if len(others) > 0 {
-			p.warn(sc.Path, 0, "its S links disagree (%s, but %s); hostkit uses %d from %s for every target",
+			n.prioWhy.Why += ", the highest of its S links, as systemd-sysv-generator takes it"
+			p.warn(sc.Path, 0, "its S links disagree (%s, but %s); hostkit uses the highest, %d from %s, for every target, because systemd-sysv-generator orders by the highest and ordering by another would contradict its units (an ordering cycle); make the links agree (chkconfig --del and --add, or update-rc.d remove and defaults) to choose",
 				strings.Join(others, ", "), linkText(used), used.Priority, used.Path)
 		}
 		if chk != nil && chk.Start >= 0 && chk.Start != used.Priority {
@@ -278,10 +291,18 @@ func (p *planner) placeScript(n *node, sc *Script) {
 	case len(sc.Links) > 0:
 		// Only K links: `chkconfig NAME off` (or update-rc.d disable) in every runlevel.
 		p.why(n, Reason{Fact: "not enabled", Path: sc.Links[0].Path, Why: "K links only: turned off in every runlevel"})
-		if chk != nil && chk.Start >= 0 {
-			n.prio = chk.Start // not in any chain (no runlevels); it sorts by it
-			n.prioWhy = &Reason{Fact: fmt.Sprintf("priority %d", chk.Start), Path: sc.Path, Line: chk.Line, Why: chkText(chk)}
+		p.headerPriority(n, chk)
+	case p.rcTree:
+		// `chkconfig --del` or `update-rc.d remove`: the script stays, its links go, and
+		// neither rc nor systemd-sysv-generator starts it.
+		p.headerPriority(n, chk)
+		if _, native := p.t.NativeUnits[sc.Unit]; native {
+			// The native unit starts as its own [Install] section and systemctl say.
+			p.why(n, Reason{Fact: "not enabled", Path: sc.Path, Why: "the script is not linked in any rcN.d: the native unit that replaces it takes no place in the SysV order"})
+			break
 		}
+		p.why(n, Reason{Fact: "not enabled", Path: sc.Path, Why: "not linked in any rcN.d, where this system enables its scripts: rc and systemd-sysv-generator do not start it"})
+		p.warn(sc.Path, 0, "not linked in any rcN.d: not started at boot (chkconfig --add / update-rc.d defaults to enable)")
 	case chk != nil:
 		n.levels = chk.Runlevels & (1<<1 | multiUserLevels)
 		if chk.Start >= 0 {
@@ -302,6 +323,15 @@ func (p *planner) placeScript(n *node, sc *Script) {
 	}
 	if n.prio >= 0 {
 		n.u.Priority = ptr(n.prio)
+	}
+}
+
+// headerPriority gives a script that is not enabled the start priority of its chkconfig:
+// line, if any, so that explain can show it: with no runlevels it is in no chain.
+func (p *planner) headerPriority(n *node, chk *Chkconfig) {
+	if chk != nil && chk.Start >= 0 {
+		n.prio = chk.Start
+		n.prioWhy = &Reason{Fact: fmt.Sprintf("priority %d", chk.Start), Path: n.script.Path, Line: chk.Line, Why: chkText(chk)}
 	}
 }
 
@@ -473,7 +503,8 @@ func (p *planner) addEdge(earlier, later *node, strength int, r Reason) {
 	p.edges = append(p.edges, &relEdge{earlier: earlier, later: later, strength: strength, reason: r})
 }
 
-// addRelations turns LSB Required-Start, Should-Start and X-Start-Before into edges.
+// addRelations turns LSB Required-Start, Should-Start, X-Start-After and X-Start-Before
+// into edges.
 func (p *planner) addRelations() {
 	for _, n := range p.nodes {
 		if n.script == nil || n.script.Header.LSB == nil || n.u.Shadowed {
@@ -482,6 +513,7 @@ func (p *planner) addRelations() {
 		l := n.script.Header.LSB
 		p.relation(n, "Required-Start", l.RequiredStart, strengthRequired, true)
 		p.relation(n, "Should-Start", l.ShouldStart, strengthShould, true)
+		p.relation(n, "X-Start-After", l.StartAfter, strengthShould, true)
 		p.relation(n, "X-Start-Before", l.StartBefore, strengthRequired, false)
 	}
 }
@@ -742,7 +774,9 @@ func (p *planner) startOrder() []*node {
 }
 
 // warnContradictions says where an explicit relation overrides the priority order of
-// two units that start in a common runlevel.
+// two units that start in a common runlevel. In drop-ins mode that holds only where
+// systemd-sysv-generator does not order the two by priority itself: where it does, its
+// edge and the relation form a cycle that no drop-in can undo.
 func (p *planner) warnContradictions() {
 	for _, e := range p.edges {
 		a, b := e.earlier, e.later
@@ -753,9 +787,34 @@ func (p *planner) warnContradictions() {
 		if a.prio == b.prio {
 			how = fmt.Sprintf("at equal priority %d, rc ran %s first by name", a.prio, b.u.Unit)
 		}
+		if p.mode == ModeDropIns {
+			if bare := sysvPriorityOrdered(a, b); bare != nil {
+				p.warn(e.reason.Path, e.reason.Line, "%s orders %s after %s against their priorities (%s), and the contradiction remains: systemd-sysv-generator orders the two by priority too, as %s has no LSB header, so systemd finds an ordering cycle at boot and breaks it by deleting a start job; fix the header or the priority so that they agree",
+					e.reason.Why, b.u.Unit, a.u.Unit, how, strings.Join(bare, " and "))
+				continue
+			}
+		}
 		p.warn(e.reason.Path, e.reason.Line, "%s orders %s after %s against their priorities (%s); the explicit relation wins",
 			e.reason.Why, b.u.Unit, a.u.Unit, how)
 	}
+}
+
+// sysvPriorityOrdered returns the scripts of a and b that have no LSB header (their
+// units), when systemd-sysv-generator orders a and b by priority: both are scripts it
+// wraps (no native unit replaces them), both have a priority from their S links (it
+// reads none from headers), the priorities differ (it never orders equal ones), and at
+// least one of the two has no LSB block. Otherwise nil.
+func sysvPriorityOrdered(a, b *node) []string {
+	if a.script == nil || b.script == nil || a.u.Shadowed || b.u.Shadowed || !a.rcLinked || !b.rcLinked || a.prio == b.prio {
+		return nil
+	}
+	var bare []string
+	for _, n := range []*node{a, b} {
+		if n.script.Header.LSB == nil {
+			bare = append(bare, n.u.Unit)
+		}
+	}
+	return bare
 }
 
 func (p *planner) addExplicitEdges() {

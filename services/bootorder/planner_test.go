@@ -104,6 +104,7 @@ func TestPlanOrder(t *testing.T) {
 		after map[string]string // unit -> its After, space-separated
 		order string            // units in plan order, when checked
 		warn  []string          // substrings of expected warnings
+		mode  string            // ModeDropIns when ""
 	}{
 		{
 			name:  "equal priority: by name, as rc ran S55nginx before S55sshd",
@@ -139,7 +140,7 @@ func TestPlanOrder(t *testing.T) {
 		},
 		{
 			name:  "disabled and dash runlevels stay out of the chain",
-			tree:  tree(script("a", "# chkconfig: 2345 10 90\n"), script("off", "# chkconfig: - 15 85\n"), script("k", "# chkconfig: 2345 16 84\n", "K84:12345"), script("b", "# chkconfig: 2345 20 80\n")),
+			tree:  tree(script("a", "# chkconfig: 2345 10 90\n", "S10:2345"), script("off", "# chkconfig: - 15 85\n", "K85:12345"), script("k", "# chkconfig: 2345 16 84\n", "K84:12345"), script("b", "# chkconfig: 2345 20 80\n", "S20:2345")),
 			after: map[string]string{"b.service": "a.service", "off.service": "", "k.service": ""},
 		},
 		{
@@ -211,9 +212,9 @@ func TestPlanOrder(t *testing.T) {
 		{
 			name: "a masked unit that shadows a script: in the plan, in no edge, every relation to it a warning",
 			tree: func() *Tree {
-				tr := tree(script("a", "# chkconfig: 2345 10 90\n"),
+				tr := tree(script("a", "# chkconfig: 2345 10 90\n", "S10:2345"),
 					script("hwclock", "# chkconfig: 2345 20 80\n### BEGIN INIT INFO\n# Provides: hwclock $clock\n# Required-Start: a\n### END INIT INFO\n", "S20:2345"),
-					script("b", "# chkconfig: 2345 30 70\n### BEGIN INIT INFO\n# Required-Start: hwclock $clock\n### END INIT INFO\n"))
+					script("b", "# chkconfig: 2345 30 70\n### BEGIN INIT INFO\n# Required-Start: hwclock $clock\n### END INIT INFO\n", "S30:2345"))
 				tr.NativeUnits["hwclock.service"] = "/etc/systemd/system/hwclock.service"
 				tr.Masked["hwclock.service"] = true
 				tr.Rules = []Rule{
@@ -236,9 +237,65 @@ func TestPlanOrder(t *testing.T) {
 			tree: tree(script("bare", "echo hi\n")),
 			warn: []string{"/etc/init.d/bare: no rcN.d links, chkconfig: line or LSB Default-Start: not enabled"},
 		},
+		{
+			// 17: systemd-sysv-generator orders by the highest S number (rc1.d to rc5.d);
+			// hostkit going by rc2.d's 50 would write b before a, its units a after b.
+			name: "S links that disagree: the highest counts, as systemd-sysv-generator takes it",
+			tree: tree(script("a", "# chkconfig: 2345 50 50\n", "S50:25", "S70:3"), script("b", "# chkconfig: 2345 60 50\n", "S60:2345"),
+				script("r", "# chkconfig: 12345 10 90\n", "S10:2345", "S80:1")),
+			order: "b.service a.service r.service",
+			after: map[string]string{"a.service": "b.service", "b.service": "", "r.service": "a.service"},
+			warn: []string{
+				"/etc/init.d/a: its S links disagree (S50 in /etc/rc2.d, S50 in /etc/rc5.d, but S70 in /etc/rc3.d); hostkit uses the highest, 70 from /etc/rc3.d/S70a, for every target, because systemd-sysv-generator orders by the highest",
+				"/etc/init.d/a:2: chkconfig: start priority 50 disagrees with the link /etc/rc3.d/S70a",
+				"/etc/init.d/r: its S links disagree (S10 in /etc/rc2.d, S10 in /etc/rc3.d, S10 in /etc/rc4.d, S10 in /etc/rc5.d, but S80 in /etc/rc1.d); hostkit uses the highest, 80 from /etc/rc1.d/S80r",
+			},
+		},
+		{
+			// 18: after chkconfig --del the script keeps its header and loses its links.
+			name:  "a script without links where others have them: not enabled, and no chain through it",
+			tree:  tree(script("a", "# chkconfig: 2345 10 90\n", "S10:2345"), script("gone", "# chkconfig: 2345 20 80\n"), script("b", "# chkconfig: 2345 30 70\n", "S30:2345")),
+			order: "a.service gone.service b.service",
+			after: map[string]string{"b.service": "a.service", "gone.service": ""},
+			warn:  []string{"/etc/init.d/gone: not linked in any rcN.d: not started at boot (chkconfig --add / update-rc.d defaults to enable)"},
+		},
+		{
+			// 19: the relation contradicts the priorities, c has no LSB header, and both
+			// are linked: systemd-sysv-generator writes a before c itself.
+			name: "drop-ins: a contradicted relation with a script without LSB header stays a cycle",
+			tree: tree(script("a", "# chkconfig: 2345 10 90\n### BEGIN INIT INFO\n# Required-Start: c\n### END INIT INFO\n", "S10:2345"),
+				script("c", "# chkconfig: 2345 30 70\n", "S30:2345")),
+			after: map[string]string{"a.service": "c.service"},
+			warn:  []string{"/etc/init.d/a:4: Required-Start: c orders a.service after c.service against their priorities (priority 10 comes before 30), and the contradiction remains: systemd-sysv-generator orders the two by priority too, as c.service has no LSB header, so systemd finds an ordering cycle at boot and breaks it by deleting a start job; fix the header or the priority so that they agree"},
+		},
+		{
+			// 20: wrappers mode has no systemd-sysv-generator: the relation wins.
+			name: "wrappers: the same contradicted relation wins",
+			tree: tree(script("a", "# chkconfig: 2345 10 90\n### BEGIN INIT INFO\n# Required-Start: c\n### END INIT INFO\n", "S10:2345"),
+				script("c", "# chkconfig: 2345 30 70\n", "S30:2345")),
+			mode:  ModeWrappers,
+			after: map[string]string{"a.service": "c.service"},
+			warn:  []string{"/etc/init.d/a:4: Required-Start: c orders a.service after c.service against their priorities (priority 10 comes before 30); the explicit relation wins"},
+		},
+		{
+			// 21: X-Start-After is an After= only, as Should-Start, weakest in a cycle.
+			name: "X-Start-After orders after",
+			tree: tree(script("a", "# chkconfig: 2345 10 90\n### BEGIN INIT INFO\n# X-Start-After: c $remote_fs\n### END INIT INFO\n"),
+				script("c", "# chkconfig: 2345 30 70\n### BEGIN INIT INFO\n# X-Start-After: a\n### END INIT INFO\n")),
+			order: "c.service a.service",
+			after: map[string]string{"a.service": "c.service remote-fs.target", "c.service": ""},
+			warn: []string{
+				"/etc/init.d/a:4: X-Start-After: c orders a.service after c.service against their priorities (priority 10 comes before 30); the explicit relation wins",
+				"ordering cycle among a.service, c.service; X-Start-After: a is left out (c.service after a.service)",
+			},
+		},
 	}
 	for i, c := range cases {
-		p := PlanOrder(c.tree, ModeDropIns)
+		mode := c.mode
+		if mode == "" {
+			mode = ModeDropIns
+		}
+		p := PlanOrder(c.tree, mode)
 		where := fmt.Sprintf("case %d (%s)", i, c.name)
 		checkPlan(t, where, p)
 		for unit, want := range c.after {

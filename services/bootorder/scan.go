@@ -23,6 +23,10 @@ type Tree struct {
 	NativeUnits map[string]string
 	// Masked holds the names in NativeUnits that are masked (a symlink to /dev/null).
 	Masked map[string]bool
+	// RCLinks says that rc1.d to rc5.d hold at least one S or K link (to any script, also
+	// S99local and links to no script): the system enables its scripts there, so a
+	// script without links is not started at boot.
+	RCLinks bool
 	// Rules are the rules of /etc/hostkit/boot-order.conf and its drop-ins, in file order.
 	Rules    []Rule
 	Warnings []Warning
@@ -230,7 +234,7 @@ func unwrapPath(err error) error {
 func (s *scanner) scanUnits() {
 	seen := map[string]bool{}
 	for _, dir := range unitDirs {
-		host, _, entries := s.readDir(dir)
+		host, resolved, entries := s.readDir(dir)
 		if host == "" || seen[host] {
 			continue
 		}
@@ -243,31 +247,21 @@ func (s *scanner) scanUnits() {
 			if _, ok := s.t.NativeUnits[name]; ok {
 				continue // a directory earlier in systemd's order has it
 			}
-			p := path.Join(dir, name)
-			s.t.NativeUnits[name] = p
-			if s.masked(p) {
+			s.t.NativeUnits[name] = path.Join(dir, name)
+			if s.masked(path.Join(resolved, name)) {
 				s.t.Masked[name] = true
 			}
 		}
 	}
 }
 
-// masked reports whether the unit file at target path p is masked: a symbolic link to
-// /dev/null.
+// masked reports whether the unit file at p, a target path whose directory is resolved
+// (as readDir returns it), is masked: a symbolic link to /dev/null. The link is read
+// through the root, never through a host path, whose directories could be links that
+// lead out of it.
 func (s *scanner) masked(p string) bool {
-	target, err := os.Readlink(s.fs.host(p))
-	return err == nil && path.Clean(target) == "/dev/null"
-}
-
-var unitSuffixes = []string{".service", ".socket", ".target", ".mount", ".automount", ".swap", ".path", ".timer", ".slice", ".scope", ".device"}
-
-func isUnitName(name string) bool {
-	for _, suffix := range unitSuffixes {
-		if base, ok := strings.CutSuffix(name, suffix); ok {
-			return base != "" && (validName(base) || strings.Contains(base, "@") && validName(strings.ReplaceAll(base, "@", "-")))
-		}
-	}
-	return false
+	res := s.fs.lstatCached(p)
+	return res.err == nil && res.mode&fs.ModeSymlink != 0 && path.Clean(res.target) == "/dev/null"
 }
 
 // notScript reports whether name is, by its name alone, not an init script: chkconfig and
@@ -426,6 +420,7 @@ func (s *scanner) scanLink(dir string, level int, file string) {
 	if notScript(file) {
 		return
 	}
+	s.t.RCLinks = true
 	p := path.Join(dir, file)
 	start := file[0] == 'S'
 	prio := int(file[1]-'0')*10 + int(file[2]-'0')

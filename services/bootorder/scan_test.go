@@ -106,6 +106,65 @@ func TestScanStaysInsideRoot(t *testing.T) {
 	}
 }
 
+// TestScanMaskedInsideRoot: /etc/systemd/system may be an absolute link (to /srv/units,
+// say); whether a unit in it is masked is read inside root, never through the host's
+// /srv/units.
+func TestScanMaskedInsideRoot(t *testing.T) {
+	root := t.TempDir()
+	outside := t.TempDir() // stands for the host's directory of the same name
+	mustSymlink(t, outside, filepath.Join(root, "etc/systemd/system"))
+	// Inside root: a masked, b a real unit file. On the host: the opposite.
+	mustSymlink(t, "/dev/null", filepath.Join(root, outside, "a.service"))
+	write(t, filepath.Join(root, outside, "b.service"), "[Unit]\n", 0o644)
+	write(t, filepath.Join(outside, "a.service"), "[Unit]\n", 0o644)
+	mustSymlink(t, "/dev/null", filepath.Join(outside, "b.service"))
+	tr, err := Scan(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.NativeUnits["a.service"] != "/etc/systemd/system/a.service" || tr.NativeUnits["b.service"] != "/etc/systemd/system/b.service" {
+		t.Errorf("native units %v, want a and b in /etc/systemd/system", tr.NativeUnits)
+	}
+	if !tr.Masked["a.service"] || tr.Masked["b.service"] {
+		t.Errorf("masked %v, want a.service only (as inside root)", tr.Masked)
+	}
+}
+
+// TestScanRCLinks: any S or K link in rc1.d to rc5.d, even Red Hat's S99local alone,
+// says the system enables its scripts there; a script without links is then not started.
+func TestScanRCLinks(t *testing.T) {
+	cases := []struct {
+		name  string
+		links map[string]string // link -> target
+		want  bool
+	}{
+		{"no rcN.d at all", nil, false},
+		{"S99local only", map[string]string{"etc/rc.d/rc3.d/S99local": "../rc.local"}, true},
+		{"a K link", map[string]string{"etc/rc1.d/K20a": "../init.d/a"}, true},
+		{"a link to no script", map[string]string{"etc/rc2.d/S10gone": "../init.d/gone"}, true},
+		{"not an S or K link", map[string]string{"etc/rc2.d/README": "../init.d/a"}, false},
+	}
+	for i, c := range cases {
+		root := t.TempDir()
+		write(t, filepath.Join(root, "etc/init.d/a"), "#!/bin/sh\n# chkconfig: 2345 10 90\n", 0o755)
+		write(t, filepath.Join(root, "etc/rc.d/rc.local"), "#!/bin/sh\n", 0o755)
+		for link, target := range c.links {
+			mustSymlink(t, target, filepath.Join(root, link))
+		}
+		tr, err := Scan(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tr.RCLinks != c.want {
+			t.Errorf("case %d (%s): RCLinks %v, want %v", i, c.name, tr.RCLinks, c.want)
+		}
+		u := PlanOrder(tr, ModeDropIns).Find("a.service")
+		if enabled := u != nil && len(u.Targets) > 0; enabled == c.want {
+			t.Errorf("case %d (%s): a.service %+v, want enabled %v", i, c.name, u, !c.want)
+		}
+	}
+}
+
 func TestScanErrors(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "f")
 	write(t, file, "x", 0o644)

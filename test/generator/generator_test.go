@@ -433,3 +433,96 @@ func TestVerify(t *testing.T) {
 		}
 	}
 }
+
+// TestNoCycleWithSysvGenerator runs systemd's systemd-sysv-generator and hostkit's in
+// drop-ins mode on one tree and checks that the ordering they load together has no
+// cycle. a's S links disagree (S50 in rc2.d, rc4.d and rc5.d, S70 in rc3.d):
+// systemd-sysv-generator orders by the highest, 70, so a after b (S60); going by rc2.d's
+// 50 hostkit would add b after a, a cycle systemd breaks by deleting a start job. gone
+// lost its links (chkconfig --del) and is started by neither: b and a must be ordered
+// directly, not through it.
+func TestNoCycleWithSysvGenerator(t *testing.T) {
+	root := t.TempDir()
+	tree := map[string]file{
+		"etc/init.d/a":    {content: "#!/bin/sh\n# chkconfig: 2345 50 50\n", exec: true},
+		"etc/init.d/b":    {content: "#!/bin/sh\n# chkconfig: 2345 60 40\n", exec: true},
+		"etc/init.d/gone": {content: "#!/bin/sh\n# chkconfig: 2345 65 35\n", exec: true},
+		"etc/rc3.d/S70a":  {link: "../init.d/a"},
+	}
+	for _, l := range []string{"2", "4", "5"} {
+		tree["etc/rc"+l+".d/S50a"] = file{link: "../init.d/a"}
+	}
+	for _, l := range []string{"2", "3", "4", "5"} {
+		tree["etc/rc"+l+".d/S60b"] = file{link: "../init.d/b"}
+	}
+	writeTree(t, root, tree)
+	r := runGenerator(t, root, bootorder.ModeDropIns)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	sysv := exec.Command(sysvGenerator, t.TempDir(), t.TempDir(), r.late)
+	sysv.Env = append(os.Environ(), "SYSTEMD_SYSVINIT_PATH="+filepath.Join(root, "etc/init.d"),
+		"SYSTEMD_SYSVRCND_PATH="+filepath.Join(root, "etc"), "SYSTEMD_UNIT_PATH="+t.TempDir())
+	if out, err := sysv.CombinedOutput(); err != nil {
+		t.Fatalf("%s (apt-get install systemd): %v\n%s", sysvGenerator, err, out)
+	}
+	// Every After= and Before= both generators wrote, as edges earlier -> later.
+	succ := map[string][]string{}
+	for _, dir := range []string{r.late, r.normal} {
+		err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() || d.Type()&os.ModeSymlink != 0 || !strings.HasSuffix(path, ".service") && !strings.HasSuffix(path, ".conf") {
+				return err
+			}
+			unit := filepath.Base(path)
+			if strings.HasSuffix(path, ".conf") {
+				unit = strings.TrimSuffix(filepath.Base(filepath.Dir(path)), ".d")
+			}
+			for _, line := range strings.Split(readFile(t, path), "\n") {
+				key, value, _ := strings.Cut(line, "=")
+				for _, other := range strings.Fields(value) {
+					switch key {
+					case "After":
+						succ[other] = append(succ[other], unit)
+					case "Before":
+						succ[unit] = append(succ[unit], other)
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !slices.Contains(succ["b.service"], "a.service") {
+		t.Errorf("no edge b.service -> a.service (a at 70 after b at 60): %v", succ)
+	}
+	if len(succ["gone.service"]) > 0 {
+		t.Errorf("gone.service, started by nothing, is ordered before %v", succ["gone.service"])
+	}
+	state := map[string]int{}
+	var visit func(n string, path []string)
+	visit = func(n string, path []string) {
+		switch state[n] {
+		case 1:
+			t.Errorf("ordering cycle: %v", append(path, n))
+			return
+		case 2:
+			return
+		}
+		state[n] = 1
+		for _, s := range succ[n] {
+			visit(s, append(path, n))
+		}
+		state[n] = 2
+	}
+	for _, n := range []string{"a.service", "b.service"} {
+		visit(n, nil)
+	}
+	if _, err := os.Stat(filepath.Join(r.late, "multi-user.target.wants", "gone.service")); err == nil {
+		t.Errorf("systemd-sysv-generator enabled gone.service, which has no links")
+	}
+	if u := findUnit(&r.plan, "gone.service"); u == nil || len(u.Targets) != 0 {
+		t.Errorf("plan: gone.service %+v, want it in no target", u)
+	}
+}
