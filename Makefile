@@ -125,6 +125,8 @@ bench: build
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./services/hardware
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./internal/config
+	$(GO) test -run '^$$' -fuzz FuzzParseHeader -fuzztime 30s ./services/bootorder
+	$(GO) test -run '^$$' -fuzz FuzzPlanOrder -fuzztime 30s ./services/bootorder
 
 clean:
 	rm -rf bin dist build
