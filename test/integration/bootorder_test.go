@@ -2,7 +2,6 @@ package integration
 
 import (
 	"encoding/json"
-	"encoding/xml"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"github.com/godbus/dbus/v5"
-	"github.com/godbus/dbus/v5/introspect"
 
 	"github.com/hostkit/hostkit/internal/repo"
 	"github.com/hostkit/hostkit/internal/testbus"
@@ -204,32 +202,7 @@ func TestBootOrderPlanAndExplain(t *testing.T) {
 func TestBootOrderIntrospectionIsTheShippedXML(t *testing.T) {
 	b := setupBootOrder(t, "infinity", storyPlan())
 	b.start(t)
-	var data string
-	if err := b.connect(t).Object(boName, boPath).Call("org.freedesktop.DBus.Introspectable.Introspect", 0).Store(&data); err != nil {
-		t.Fatal(err)
-	}
-	var live, shipped introspect.Node
-	if err := xml.Unmarshal([]byte(data), &live); err != nil {
-		t.Fatal(err)
-	}
-	raw, err := os.ReadFile(filepath.Join(b.root, "dbus", boName+".xml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := xml.Unmarshal(raw, &shipped); err != nil {
-		t.Fatal(err)
-	}
-	var liveIface introspect.Interface
-	for _, i := range live.Interfaces {
-		if i.Name == boName {
-			liveIface = i
-		}
-	}
-	got, _ := xml.Marshal(liveIface)
-	want, _ := xml.Marshal(shipped.Interfaces[0])
-	if string(got) != string(want) {
-		t.Errorf("live interface differs from dbus/%s.xml:\n%s\n%s", boName, got, want)
-	}
+	checkIntrospection(t, b.connect(t), b.root, boName, boPath)
 }
 
 func TestBootOrderVerifyWithoutSystemd(t *testing.T) {

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"encoding/xml"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/godbus/dbus/v5"
+	"github.com/godbus/dbus/v5/introspect"
 
 	"github.com/hostkit/hostkit/internal/testbus"
 )
@@ -113,5 +115,44 @@ func checkIdleExit(t *testing.T, d *daemon, conn *dbus.Conn, name string, path d
 	}
 	if ownsName(conn, name) {
 		t.Error("bus name still owned after idle exit")
+	}
+}
+
+// checkIntrospection checks that the object at path of the daemon owning name introspects
+// as the interface dbus/NAME.xml ships, beside Properties and Introspectable.
+func checkIntrospection(t *testing.T, conn *dbus.Conn, root, name string, path dbus.ObjectPath) {
+	t.Helper()
+	var data string
+	if err := conn.Object(name, path).Call("org.freedesktop.DBus.Introspectable.Introspect", 0).Store(&data); err != nil {
+		t.Fatal(err)
+	}
+	var live, shipped introspect.Node
+	if err := xml.Unmarshal([]byte(data), &live); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(root, "dbus", name+".xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := xml.Unmarshal(raw, &shipped); err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	var liveIface introspect.Interface
+	for _, i := range live.Interfaces {
+		names[i.Name] = true
+		if i.Name == name {
+			liveIface = i
+		}
+	}
+	for _, n := range []string{name, "org.freedesktop.DBus.Properties", "org.freedesktop.DBus.Introspectable"} {
+		if !names[n] {
+			t.Errorf("introspection lacks interface %s", n)
+		}
+	}
+	got, _ := xml.Marshal(liveIface)
+	want, _ := xml.Marshal(shipped.Interfaces[0])
+	if string(got) != string(want) {
+		t.Errorf("live interface differs from dbus/%s.xml:\n%s\n%s", name, got, want)
 	}
 }

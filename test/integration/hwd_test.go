@@ -4,7 +4,6 @@ package integration
 
 import (
 	"encoding/json"
-	"encoding/xml"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"github.com/godbus/dbus/v5"
-	"github.com/godbus/dbus/v5/introspect"
 
 	"github.com/hostkit/hostkit/internal/repo"
 	"github.com/hostkit/hostkit/internal/testbus"
@@ -155,39 +153,7 @@ func TestDescribeMatchesReport(t *testing.T) {
 func TestIntrospectionIsTheShippedXML(t *testing.T) {
 	h := setup(t, "SuperMicro-X9DBL.bin", "infinity")
 	h.start(t)
-	var data string
-	if err := h.connect(t).Object(hwName, hwPath).Call("org.freedesktop.DBus.Introspectable.Introspect", 0).Store(&data); err != nil {
-		t.Fatal(err)
-	}
-	var live, shipped introspect.Node
-	if err := xml.Unmarshal([]byte(data), &live); err != nil {
-		t.Fatal(err)
-	}
-	raw, err := os.ReadFile(filepath.Join(h.root, "dbus", hwName+".xml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := xml.Unmarshal(raw, &shipped); err != nil {
-		t.Fatal(err)
-	}
-	names := map[string]bool{}
-	var liveIface introspect.Interface
-	for _, i := range live.Interfaces {
-		names[i.Name] = true
-		if i.Name == hwName {
-			liveIface = i
-		}
-	}
-	for _, n := range []string{hwName, "org.freedesktop.DBus.Properties", "org.freedesktop.DBus.Introspectable"} {
-		if !names[n] {
-			t.Errorf("introspection lacks interface %s", n)
-		}
-	}
-	got, _ := xml.Marshal(liveIface)
-	want, _ := xml.Marshal(shipped.Interfaces[0])
-	if string(got) != string(want) {
-		t.Errorf("live interface differs from dbus/%s.xml:\n%s\n%s", hwName, got, want)
-	}
+	checkIntrospection(t, h.connect(t), h.root, hwName, hwPath)
 }
 
 func TestUnprivilegedCallerGetsNoSerials(t *testing.T) {
