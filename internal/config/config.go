@@ -11,12 +11,14 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -51,14 +53,51 @@ type Assignment struct {
 	File    string
 	Line    int
 	Section string
+	Header  int // the line of the [Section] header above it
 	Key     string
 	Value   string
 }
 
+// header is a "[Section]" line.
+type header struct {
+	Section string
+	Line    int
+}
+
+// Place is where something was written in a configuration file: a key, or the header of
+// a repeated section's item.
+type Place struct {
+	File string
+	Line int
+}
+
+func (p Place) String() string { return fmt.Sprintf("%s:%d", p.File, p.Line) }
+
+// Errorf returns an *Error at p, for checks a service makes after Load (an item that lacks
+// a key, two items that collide).
+func Errorf(p Place, format string, args ...any) error {
+	return &Error{p.File, p.Line, fmt.Errorf(format, args...)}
+}
+
+// Repeated declares a section of which every occurrence is a new item, as the [Address]
+// sections of systemd-networkd: each [Section] header, in the main file or a drop-in,
+// starts an item, and the keys below it set that item only. New is called at each header
+// with its place and returns the item's options (their Section field is ignored). A
+// drop-in adds items; it cannot change an item of another file.
+type Repeated struct {
+	Section string
+	New     func(at Place) []Option
+}
+
+// MaxFileSize caps every configuration file Load reads; a larger one is an error.
+const MaxFileSize = 1 << 20
+
 // Load reads path and then path+".d/*.conf" in lexical order and applies every assignment
-// to opts. A missing main file or drop-in directory is not an error: the defaults apply.
-// Parsing stops at the first error, which names file and line.
-func Load(path string, opts []Option) error {
+// to opts, or to the item of a repeated section it belongs to. A missing main file or
+// drop-in directory is not an error: the defaults apply. Only regular files are read (a
+// FIFO or device is an error, never a hang), each at most MaxFileSize. Parsing stops at
+// the first error, which names file and line.
+func Load(path string, opts []Option, repeated ...Repeated) error {
 	files := []string{path}
 	dropins, err := filepath.Glob(filepath.Join(path+".d", "*.conf"))
 	if err != nil {
@@ -71,25 +110,47 @@ func Load(path string, opts []Option) error {
 	for _, o := range opts {
 		byName[o.Section+"\x00"+o.Key] = o
 	}
+	newItem := map[string]func(Place) []Option{}
+	for _, r := range repeated {
+		newItem[r.Section] = r.New
+	}
 	for _, f := range files {
-		data, err := os.ReadFile(f)
+		data, err := readFile(f)
 		if errors.Is(err, fs.ErrNotExist) && f == path {
 			continue
 		}
 		if err != nil {
 			return fmt.Errorf("reading configuration: %w", err)
 		}
-		assignments, err := Parse(f, data)
+		assignments, headers, err := parse(f, data)
 		if err != nil {
 			return err
 		}
+		// The items of this file's repeated sections, by the line of their header.
+		items := map[int][]Option{}
+		for _, h := range headers {
+			if n, ok := newItem[h.Section]; ok {
+				items[h.Line] = n(Place{f, h.Line})
+			}
+		}
 		for _, a := range assignments {
-			o, ok := byName[a.Section+"\x00"+a.Key]
-			if !ok {
+			var o Option
+			ok := false
+			if _, rep := newItem[a.Section]; rep {
+				item := items[a.Header]
+				for _, opt := range item {
+					if opt.Key == a.Key {
+						o, ok = opt, true
+					}
+				}
+				if !ok {
+					return &Error{a.File, a.Line, unknownItemKey(a, item)}
+				}
+			} else if o, ok = byName[a.Section+"\x00"+a.Key]; !ok {
 				o, ok = byName[a.Section+"\x00*"]
 			}
 			if !ok {
-				return &Error{a.File, a.Line, unknownKey(a, opts)}
+				return &Error{a.File, a.Line, unknownKey(a, opts, repeated)}
 			}
 			if err := o.Set(a.Value); err != nil {
 				return &Error{a.File, a.Line, fmt.Errorf("[%s] %s=%s: %w", a.Section, a.Key, a.Value, err)}
@@ -99,7 +160,40 @@ func Load(path string, opts []Option) error {
 	return nil
 }
 
-func unknownKey(a Assignment, opts []Option) error {
+// readFile reads a configuration file without following it into a FIFO or device: it is
+// opened non-blocking and must be a regular file of at most MaxFileSize bytes.
+func readFile(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file (%s)", path, info.Mode().Type())
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("%s: larger than %d bytes", path, MaxFileSize)
+	}
+	return data, nil
+}
+
+func unknownItemKey(a Assignment, item []Option) error {
+	var keys []string
+	for _, o := range item {
+		keys = append(keys, o.Key+"=")
+	}
+	return fmt.Errorf("unknown key %s= in [%s] (known: %s)", a.Key, a.Section, strings.Join(keys, " "))
+}
+
+func unknownKey(a Assignment, opts []Option, repeated []Repeated) error {
 	var keys []string
 	sectionKnown := false
 	for _, o := range opts {
@@ -117,6 +211,9 @@ func unknownKey(a Assignment, opts []Option) error {
 				sections = append(sections, "["+o.Section+"]")
 			}
 		}
+		for _, r := range repeated {
+			sections = append(sections, "["+r.Section+"]")
+		}
 		return fmt.Errorf("unknown section [%s] (known: %s)", a.Section, strings.Join(sections, " "))
 	}
 	return fmt.Errorf("unknown key %s= in [%s] (known: %s)", a.Key, a.Section, strings.Join(keys, " "))
@@ -127,9 +224,17 @@ func unknownKey(a Assignment, opts []Option) error {
 // and a trailing backslash continuing a value on the next line. Whitespace around keys
 // and values is trimmed; a value may be empty.
 func Parse(file string, data []byte) ([]Assignment, error) {
+	out, _, err := parse(file, data)
+	return out, err
+}
+
+// parse is Parse, also returning every section header in order.
+func parse(file string, data []byte) ([]Assignment, []header, error) {
 	var (
 		out     []Assignment
+		headers []header
 		section string
+		at      int
 		pending *Assignment // a value continued with a trailing backslash
 	)
 	sc := bufio.NewScanner(bytes.NewReader(data))
@@ -158,23 +263,24 @@ func Parse(file string, data []byte) ([]Assignment, error) {
 			continue
 		case trimmed[0] == '[':
 			if !strings.HasSuffix(trimmed, "]") || len(trimmed) < 3 {
-				return nil, &Error{file, line, fmt.Errorf("malformed section header %q", trimmed)}
+				return nil, nil, &Error{file, line, fmt.Errorf("malformed section header %q", trimmed)}
 			}
-			section = trimmed[1 : len(trimmed)-1]
+			section, at = trimmed[1:len(trimmed)-1], line
+			headers = append(headers, header{section, line})
 			continue
 		}
 		key, value, ok := strings.Cut(trimmed, "=")
 		if !ok {
-			return nil, &Error{file, line, fmt.Errorf("expected Key=Value or [Section], got %q", trimmed)}
+			return nil, nil, &Error{file, line, fmt.Errorf("expected Key=Value or [Section], got %q", trimmed)}
 		}
 		key = strings.TrimSpace(key)
 		if key == "" || strings.ContainsAny(key, " \t") {
-			return nil, &Error{file, line, fmt.Errorf("malformed key %q", key)}
+			return nil, nil, &Error{file, line, fmt.Errorf("malformed key %q", key)}
 		}
 		if section == "" {
-			return nil, &Error{file, line, fmt.Errorf("%s= outside of any [Section]", key)}
+			return nil, nil, &Error{file, line, fmt.Errorf("%s= outside of any [Section]", key)}
 		}
-		a := Assignment{File: file, Line: line, Section: section, Key: key, Value: strings.TrimSpace(value)}
+		a := Assignment{File: file, Line: line, Section: section, Header: at, Key: key, Value: strings.TrimSpace(value)}
 		if strings.HasSuffix(a.Value, "\\") {
 			a.Value = strings.TrimSpace(strings.TrimSuffix(a.Value, "\\"))
 			pending = &a
@@ -183,17 +289,30 @@ func Parse(file string, data []byte) ([]Assignment, error) {
 		out = append(out, a)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, &Error{file, line + 1, err}
+		return nil, nil, &Error{file, line + 1, err}
 	}
 	if pending != nil {
 		out = append(out, *pending) // a backslash on the last line continues into nothing
 	}
-	return out, nil
+	return out, headers, nil
 }
 
 // String returns a setter storing the value as is.
 func String(dst *string) func(string) error {
 	return func(v string) error { *dst = v; return nil }
+}
+
+// List returns a setter for a key that may be given several times: each value is
+// appended, and an empty value empties the list (as systemd does for list settings).
+func List(dst *[]string) func(string) error {
+	return func(v string) error {
+		if v == "" {
+			*dst = nil
+		} else {
+			*dst = append(*dst, v)
+		}
+		return nil
+	}
 }
 
 // AbsPath returns a setter accepting an absolute path, or empty for "unset".

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -168,5 +169,110 @@ func TestLoadWildcardKeyTakesAnyKeyOfItsSection(t *testing.T) {
 	write(t, path, "[Daemon]\nIdleTimeoutSecs=5s\n")
 	if err := Load(path, opts); err == nil || !strings.Contains(err.Error(), "unknown key IdleTimeoutSecs=") {
 		t.Errorf("a wildcard in [Rules] let an unknown key of [Daemon] through: %v", err)
+	}
+}
+
+// display is an item of a repeated section in the tests below.
+type display struct {
+	at     Place
+	number string
+	peers  []string
+}
+
+func loadDisplays(t *testing.T, path string) ([]*display, error) {
+	t.Helper()
+	var items []*display
+	var idle time.Duration
+	err := Load(path, DaemonOptions(&idle), Repeated{Section: "Display", New: func(at Place) []Option {
+		d := &display{at: at}
+		items = append(items, d)
+		return []Option{
+			{Key: "Number", Set: String(&d.number)},
+			{Key: "Peer", Set: List(&d.peers)},
+		}
+	}})
+	return items, err
+}
+
+func TestRepeatedSectionsAreItems(t *testing.T) {
+	dir := t.TempDir()
+	main := filepath.Join(dir, "vnc.conf")
+	write(t, main, "[Display]\nNumber=1\nPeer=a\nPeer=b\n\n[Daemon]\nIdleTimeoutSec=5\n[Display]\nNumber=2\nPeer=c\nPeer=\nPeer=d\n[Display]\n")
+	write(t, main+".d/10-more.conf", "[Display]\nNumber=7\n")
+	items, err := loadDisplays(t, main)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		line   int
+		file   string
+		number string
+		peers  string
+	}{
+		{1, main, "1", "a,b"},
+		{8, main, "2", "d"},
+		{13, main, "", ""},
+		{1, main + ".d/10-more.conf", "7", ""},
+	}
+	if len(items) != len(want) {
+		t.Fatalf("got %d items, want %d", len(items), len(want))
+	}
+	for i, w := range want {
+		got := items[i]
+		if got.at != (Place{w.file, w.line}) || got.number != w.number || strings.Join(got.peers, ",") != w.peers {
+			t.Errorf("item %d: got %+v, want %+v", i, *got, w)
+		}
+	}
+	if s := items[1].at.String(); s != main+":8" {
+		t.Errorf("Place.String() = %q", s)
+	}
+}
+
+func TestRepeatedSectionErrorsNameFileAndLine(t *testing.T) {
+	cases := []struct {
+		text, want string
+	}{
+		{"[Display]\nNumber=1\nColour=red\n", ":3: unknown key Colour= in [Display] (known: Number= Peer=)"},
+		{"[Daemon]\nIdleTimeoutSec=1\n[Screen]\nX=1\n", ":4: unknown section [Screen] (known: [Daemon] [Display])"},
+	}
+	for i, c := range cases {
+		path := filepath.Join(t.TempDir(), "vnc.conf")
+		write(t, path, c.text)
+		_, err := loadDisplays(t, path)
+		if err == nil || !strings.HasSuffix(err.Error(), c.want) || !strings.HasPrefix(err.Error(), path) {
+			t.Errorf("case %d: got %v, want %s%s", i, err, path, c.want)
+		}
+	}
+	err := Errorf(Place{"/etc/x.conf", 4}, "[Job] without %s", "Target=")
+	var ce *Error
+	if !errors.As(err, &ce) || err.Error() != "/etc/x.conf:4: [Job] without Target=" {
+		t.Errorf("Errorf = %v", err)
+	}
+}
+
+func TestLoadRefusesWhatIsNotARegularFile(t *testing.T) {
+	dir := t.TempDir()
+	main := filepath.Join(dir, "vnc.conf")
+	write(t, main, "[Display]\n")
+	if err := os.MkdirAll(main+".d", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(main+".d/10-fifo.conf", 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := loadDisplays(t, main); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "10-fifo.conf: not a regular file") {
+			t.Errorf("FIFO drop-in: got %v, want 'not a regular file'", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Load blocked on a FIFO drop-in")
+	}
+	big := filepath.Join(dir, "big.conf")
+	write(t, big, "[Display]\n#"+strings.Repeat("x", MaxFileSize)+"\n")
+	if _, err := loadDisplays(t, big); err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Errorf("oversized file: got %v", err)
 	}
 }
