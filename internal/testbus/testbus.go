@@ -22,32 +22,26 @@ import (
 // TestUser is the unprivileged account tests run callers as.
 const TestUser = "hostkit-test"
 
-// Bus is a private dbus-daemon.
+// Bus is a private dbus-daemon. Its socket is in its Shared directory, where TestUser can
+// reach it; Binary and Share put what a caller run with AsUser needs beside it.
 type Bus struct {
-	Address    string
-	dir        string
+	Address string
+	*Shared
 	serviceDir string
 	cmd        *exec.Cmd
 }
 
 // Start launches a private bus that lives until the test ends. Its policy is the system
 // bus's (deny by default) plus every dbus/*.conf of the project, so the tests exercise the
-// policy files the packages install. The socket is in a world-readable directory so that
-// TestUser can connect too.
+// policy files the packages install. The socket and the bus's files are in a new Shared
+// directory, so that TestUser can connect too.
 func Start(t testing.TB) *Bus {
 	t.Helper()
 	if _, err := exec.LookPath("dbus-daemon"); err != nil {
 		t.Fatal("dbus-daemon not found: apt-get install dbus-daemon (make deps does)")
 	}
-	dir, err := os.MkdirTemp("", "hostkit-bus-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	b := &Bus{dir: dir, serviceDir: filepath.Join(dir, "services")}
+	b := &Bus{Shared: Share(t)}
+	b.serviceDir = filepath.Join(b.Dir, "services")
 	if err := os.Mkdir(b.serviceDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -59,8 +53,8 @@ func Start(t testing.TB) *Bus {
 	for _, p := range policies {
 		fmt.Fprintf(&includes, "  <include>%s</include>\n", p)
 	}
-	conf := filepath.Join(dir, "bus.conf")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(busConfig, dir, b.serviceDir, includes.String())), 0o644); err != nil {
+	conf := filepath.Join(b.Dir, "bus.conf")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf(busConfig, b.Dir, b.serviceDir, includes.String())), 0o644); err != nil {
 		t.Fatal(err)
 	}
 

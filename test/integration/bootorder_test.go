@@ -82,7 +82,7 @@ func setupBootOrder(t *testing.T, idle string, p *bootorder.Plan) *bootorderd {
 }
 
 func (b *bootorderd) argv(t *testing.T) []string {
-	return []string{binary(t, b.root, "hostkit-bootorder"), "--bus=" + b.bus.Address, "--config=" + b.config,
+	return []string{b.bus.Binary(t, "hostkit-bootorder"), "--bus=" + b.bus.Address, "--config=" + b.config,
 		"--plan=" + b.plan, "--state-dir=" + b.state, "--systemd-bus=" + b.systemdBus}
 }
 
@@ -93,7 +93,7 @@ func (b *bootorderd) start(t *testing.T) *daemon {
 func (b *bootorderd) connect(t *testing.T) *dbus.Conn { return connect(t, b.bus) }
 
 func (b *bootorderd) run(t *testing.T, uid, gid uint32, name string, args ...string) (string, error) {
-	return runBinary(t, b.root, uid, gid, name, args...)
+	return runBinary(t, b.bus, uid, gid, name, args...)
 }
 
 func bootID(t *testing.T) string {

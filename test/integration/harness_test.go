@@ -14,17 +14,10 @@ import (
 	"github.com/hostkit/hostkit/internal/testbus"
 )
 
-// What every daemon's integration test shares: the built binaries, starting a daemon on
-// the private bus, connecting to it, and running a binary as root or as the test user.
-
-func binary(t *testing.T, root, name string) string {
-	t.Helper()
-	p := filepath.Join(root, "bin", name)
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("%s missing: run `make build` first (make integration does)", p)
-	}
-	return p
-}
+// What every daemon's integration test shares: starting a daemon on the private bus,
+// connecting to it, and running a binary as root or as the test user. Every binary runs
+// from the bus's Shared directory (bus.Binary), for root as for the test user, so a test
+// cannot depend on the test user reaching into the checkout.
 
 // daemon is a daemon process under test; exited receives its exit status once.
 type daemon struct {
@@ -72,11 +65,11 @@ func ownsName(conn *dbus.Conn, name string) bool {
 	return has
 }
 
-// runBinary runs a project binary, as the unprivileged user when uid != 0; a failure's
-// error carries its stderr.
-func runBinary(t *testing.T, root string, uid, gid uint32, name string, args ...string) (string, error) {
+// runBinary runs a project binary from bus's Shared directory, as the unprivileged user
+// when uid != 0; a failure's error carries its stderr.
+func runBinary(t *testing.T, bus *testbus.Bus, uid, gid uint32, name string, args ...string) (string, error) {
 	t.Helper()
-	cmd := exec.Command(binary(t, root, name), args...)
+	cmd := exec.Command(bus.Binary(t, name), args...)
 	if uid != 0 {
 		testbus.AsUser(cmd, uid, gid)
 	}

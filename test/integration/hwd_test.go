@@ -33,7 +33,7 @@ func dump(t *testing.T, name string) string {
 	t.Helper()
 	p := filepath.Join(repo.SMBIOSDumpsT(t), name)
 	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("SMBIOS dump %s missing: the tests read ../shared/smbios-dumps beside the repository", p)
+		t.Fatalf("SMBIOS dump %s missing: the tests need it among the dumps (see repo.SMBIOSDumps)", p)
 	}
 	return p
 }
@@ -57,7 +57,7 @@ func (h *hwd) writeConfig(t *testing.T, dumpName, idle string) {
 
 // argv is the daemon's command line on the private bus.
 func (h *hwd) argv(t *testing.T) []string {
-	return []string{binary(t, h.root, "hostkit-hwd"), "--bus=" + h.bus.Address, "--config=" + h.config}
+	return []string{h.bus.Binary(t, "hostkit-hwd"), "--bus=" + h.bus.Address, "--config=" + h.config}
 }
 
 func (h *hwd) start(t *testing.T) *daemon { return startDaemon(t, h.bus, hwName, h.argv(t)) }
@@ -65,7 +65,7 @@ func (h *hwd) start(t *testing.T) *daemon { return startDaemon(t, h.bus, hwName,
 func (h *hwd) connect(t *testing.T) *dbus.Conn { return connect(t, h.bus) }
 
 func (h *hwd) run(t *testing.T, uid, gid uint32, name string, args ...string) (string, error) {
-	return runBinary(t, h.root, uid, gid, name, args...)
+	return runBinary(t, h.bus, uid, gid, name, args...)
 }
 
 func hasOwner(conn *dbus.Conn) bool { return ownsName(conn, hwName) }
