@@ -26,7 +26,7 @@ TEST_DEBS := dbus dbus-daemon polkitd dmidecode debootstrap systemd-container li
              passwd util-linux ca-certificates binutils \
              systemd dbus-user-session
 
-.PHONY: all build man packages check deps lint unit integration system demo bench fuzz clean
+.PHONY: all build man packages check preflight deps lint unit integration system demo bench fuzz clean
 
 all: build
 
@@ -88,6 +88,11 @@ packages: build man $(PKG_BIN) $(PKG_GEN) build/changelog.gz
 	VERSION=$(VERSION) SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(NFPM) package --config nfpm.yaml --packager deb --target $(DEB)
 	VERSION=$(VERSION) SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(NFPM) package --config nfpm.yaml --packager rpm --target $(RPM)
 
+# What make cannot install, checked before anything is installed or built: the SMBIOS
+# dumps the tests and the demo read (../shared/smbios-dumps or $$HOSTKIT_SMBIOS_DUMPS).
+preflight:
+	@mkdir -p build && $(GO) build -o build/preflight ./test/preflight && build/preflight
+
 deps:
 	@missing=""; for p in $(TEST_DEBS); do \
 	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || missing="$$missing $$p"; \
@@ -113,9 +118,9 @@ integration: build
 system: packages
 	$(GO) test -count=1 -v -timeout 30m ./test/packaging/... ./internal/testcontainer/... ./test/system/...
 
-check: deps lint unit integration system
+check: preflight deps lint unit integration system
 
-demo: deps packages
+demo: preflight deps packages
 	$(GO) run ./test/demo
 
 bench: build

@@ -4,6 +4,7 @@ package repo
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -31,17 +32,26 @@ func Root() (string, error) {
 	}
 }
 
-// SMBIOSDumps returns the directory of the real SMBIOS dumps: $HOSTKIT_SMBIOS_DUMPS, or
-// ../shared/smbios-dumps beside the tree, where CI has them.
+// SMBIOSDumps returns the directory of the real SMBIOS dumps: $HOSTKIT_SMBIOS_DUMPS when
+// set, else ../shared/smbios-dumps beside the tree, where CI has them. It returns an error
+// naming the directory and HOSTKIT_SMBIOS_DUMPS when that directory holds no dump (*.bin),
+// as in a clone made anywhere else (/root/hostkit, say).
 func SMBIOSDumps() (string, error) {
-	if dir := os.Getenv(DumpsEnv); dir != "" {
-		return dir, nil
+	dir := os.Getenv(DumpsEnv)
+	where := "$" + DumpsEnv
+	if dir == "" {
+		root, err := Root()
+		if err != nil {
+			return "", err
+		}
+		dir = filepath.Join(filepath.Dir(root), "shared", "smbios-dumps")
+		where = "../shared/smbios-dumps beside the checkout " + root + ", where the tests look when " + DumpsEnv + " is unset"
 	}
-	root, err := Root()
-	if err != nil {
-		return "", err
+	if dumps, _ := filepath.Glob(filepath.Join(dir, "*.bin")); len(dumps) == 0 {
+		return "", fmt.Errorf("no SMBIOS dumps (*.bin) in %s (%s): set %s to the directory that holds them, "+
+			"as in `make check %s=/path/to/smbios-dumps`", dir, where, DumpsEnv, DumpsEnv)
 	}
-	return filepath.Join(root, "..", "shared", "smbios-dumps"), nil
+	return dir, nil
 }
 
 // RootT is Root for a test: it fails the test when there is no tree.
