@@ -162,6 +162,9 @@ func TestBootFailureCleansUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	setupErr := errors.New("setup refused")
+	// Other test runs on this machine (other branches, other packages) boot containers
+	// at the same time: the name carries this process's PID, so only ours are counted.
+	name := fmt.Sprintf("harness-fail-%d", os.Getpid())
 	for i, tc := range []struct {
 		name string
 		opts Options
@@ -173,8 +176,8 @@ func TestBootFailureCleansUp(t *testing.T) {
 			return os.Remove(filepath.Join(root, "usr/lib/systemd/systemd"))
 		}}, "systemd-nspawn exited"},
 	} {
-		before := containerDirs(t, "harness-fail")
-		tc.opts.Name = "harness-fail"
+		before := containerDirs(t, name)
+		tc.opts.Name = name
 		tc.opts.Logf = t.Logf
 		c, err := Boot(tc.opts)
 		if err == nil {
@@ -188,10 +191,10 @@ func TestBootFailureCleansUp(t *testing.T) {
 		if !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("case %d (%s): error %q does not contain %q", i, tc.name, err, tc.want)
 		}
-		if after := containerDirs(t, "harness-fail"); len(after) > len(before) {
+		if after := containerDirs(t, name); len(after) > len(before) {
 			t.Errorf("case %d (%s): container directories left behind: before %v, after %v", i, tc.name, before, after)
 		}
-		if procs := processesMentioning("harness-fail"); len(procs) > 0 {
+		if procs := processesMentioning(name + "-"); len(procs) > 0 {
 			t.Errorf("case %d (%s): processes left running: %v", i, tc.name, procs)
 		}
 	}
