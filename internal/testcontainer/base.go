@@ -30,11 +30,11 @@ const CacheEnv = "HOSTKIT_TEST_ROOT_CACHE"
 // running containers (on the same file system, so copies can be reflinks).
 const DefaultCacheDir = "/var/cache/hostkit/test-root"
 
-// Suite, Variant and Mirror say what debootstrap builds the base root from.
+// Suite and Variant say what debootstrap builds the base root from; Mirror says where
+// from.
 const (
 	Suite   = "bookworm"
 	Variant = "minbase"
-	Mirror  = "http://deb.debian.org/debian"
 )
 
 // TestUser is the unprivileged account created in the base root, with TestUID as its
@@ -64,11 +64,27 @@ var BasePackages = []string{
 // that cached roots made by an older harness are rebuilt.
 const baseFormat = 1
 
-// stamp returns what a complete base root built by this harness records about itself.
-// A cached root whose stamp differs is rebuilt.
-func stamp() string {
+// stamp returns what a complete base root built from mirror records about itself.
+func stamp(mirror string) string {
 	return fmt.Sprintf("hostkit test root format %d\nsuite=%s\nvariant=%s\nmirror=%s\ninclude=%s\nuser=%s:%d\n",
-		baseFormat, Suite, Variant, Mirror, strings.Join(BasePackages, ","), TestUser, TestUID)
+		baseFormat, Suite, Variant, mirror, strings.Join(BasePackages, ","), TestUser, TestUID)
+}
+
+// sameRoot reports whether a cached root's stamp is one this harness would write, from
+// whichever mirror: the same packages from another mirror make the same root, so a
+// changed mirror does not rebuild it.
+func sameRoot(stampText string) bool {
+	return withoutMirror(stampText) == withoutMirror(stamp(""))
+}
+
+func withoutMirror(stampText string) string {
+	var keep []string
+	for _, line := range strings.SplitAfter(stampText, "\n") {
+		if !strings.HasPrefix(line, "mirror=") {
+			keep = append(keep, line)
+		}
+	}
+	return strings.Join(keep, "")
 }
 
 // CacheDir returns the directory Base caches the root in: $HOSTKIT_TEST_ROOT_CACHE when
@@ -122,7 +138,8 @@ func Base(logf func(format string, args ...any)) (string, error) {
 // hostname of its own, so every copy boots as a new machine named after its container.
 //
 // A root whose stamp matches this harness is returned as it is. Otherwise the root is
-// built with debootstrap (about a minute, needs deb.debian.org) into a temporary directory
+// built with debootstrap from Mirror() (about a minute; an error when no mirror is found
+// says how to name one) into a temporary directory
 // beside it and renamed into place only when complete, so an interrupted build never
 // leaves a half root behind. An exclusive flock on CacheDir()/lock keeps two processes from
 // building at once; the second waits and then uses the first one's root. Progress is
@@ -146,13 +163,18 @@ func BaseContext(ctx context.Context, logf func(format string, args ...any)) (st
 
 	root := filepath.Join(dir, "root")
 	stampPath := filepath.Join(dir, "stamp")
-	if got, err := os.ReadFile(stampPath); err == nil && string(got) == stamp() {
+	if got, err := os.ReadFile(stampPath); err == nil && sameRoot(string(got)) {
 		if _, err := os.Stat(filepath.Join(root, "usr/lib/systemd/systemd")); err == nil {
 			return root, nil
 		}
 		logf("test root %s is incomplete; rebuilding it", root)
 	} else if err == nil {
 		logf("test root %s was built for another package list or harness version; rebuilding it", root)
+	}
+
+	mirror, err := Mirror()
+	if err != nil {
+		return "", fmt.Errorf("build test root %s: %w", root, err)
 	}
 
 	// Builds interrupted by a crash are only ever removed under the lock.
@@ -176,11 +198,12 @@ func BaseContext(ctx context.Context, logf func(format string, args ...any)) (st
 	}()
 	buildRoot := filepath.Join(build, "root")
 
-	logf("building test root with debootstrap %s %s (+%s) into %s; this takes about a minute and needs %s",
-		Variant, Suite, strings.Join(BasePackages, ","), buildRoot, Mirror)
+	logf("building test root with debootstrap %s %s (+%s) from %s into %s; this takes about a minute",
+		Variant, Suite, strings.Join(BasePackages, ","), mirror, buildRoot)
 	if err := runLogged(ctx, logf, "debootstrap", "--variant="+Variant, "--include="+strings.Join(BasePackages, ","),
-		Suite, buildRoot, Mirror); err != nil {
-		return "", fmt.Errorf("build test root with debootstrap (check that %s is reachable; the log is above): %w", Mirror, err)
+		Suite, buildRoot, mirror); err != nil {
+		return "", fmt.Errorf("build test root with debootstrap (check that %s is reachable, or set %s to another mirror; the log is above): %w",
+			mirror, MirrorEnv, err)
 	}
 	if err := customize(ctx, buildRoot, logf); err != nil {
 		return "", fmt.Errorf("customize test root %s: %w", buildRoot, err)
@@ -197,7 +220,7 @@ func BaseContext(ctx context.Context, logf func(format string, args ...any)) (st
 	if err := os.Rename(buildRoot, root); err != nil {
 		return "", fmt.Errorf("move new test root into place at %s: %w", root, err)
 	}
-	if err := os.WriteFile(stampPath, []byte(stamp()), 0o644); err != nil {
+	if err := os.WriteFile(stampPath, []byte(stamp(mirror)), 0o644); err != nil {
 		return "", fmt.Errorf("write stamp %s: %w", stampPath, err)
 	}
 	logf("test root ready at %s, built in %s", root, time.Since(start).Round(100*time.Millisecond))
