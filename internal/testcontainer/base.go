@@ -13,6 +13,8 @@ package testcontainer
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -26,8 +28,8 @@ import (
 // CacheEnv names the environment variable that overrides DefaultCacheDir.
 const CacheEnv = "HOSTKIT_TEST_ROOT_CACHE"
 
-// DefaultCacheDir holds the cached base root, its stamp and lock, and the copies of
-// running containers (on the same file system, so copies can be reflinks).
+// DefaultCacheDir holds the cached base roots (roots/), the lock, and the copies of running
+// containers (containers/, on the same file system, so copies can be reflinks).
 const DefaultCacheDir = "/var/cache/hostkit/test-root"
 
 // Suite and Variant say what debootstrap builds the base root from; Mirror says where
@@ -133,18 +135,33 @@ func Base(logf func(format string, args ...any)) (string, error) {
 	return BaseContext(context.Background(), logf)
 }
 
-// BaseContext returns the path of the cached minimal Debian root (CacheDir()/root):
-// bookworm minbase plus BasePackages, with the user TestUser created and no machine id or
-// hostname of its own, so every copy boots as a new machine named after its container.
+// BaseContext returns the path of the cached minimal Debian root: bookworm minbase plus
+// BasePackages, with the user TestUser created and no machine id or hostname of its own,
+// so every container made from it boots as a new machine named after the container.
 //
-// A root whose stamp matches this harness is returned as it is. Otherwise the root is
-// built with debootstrap from Mirror() (about a minute; an error when no mirror is found
-// says how to name one) into a temporary directory
-// beside it and renamed into place only when complete, so an interrupted build never
-// leaves a half root behind. An exclusive flock on CacheDir()/lock keeps two processes from
-// building at once; the second waits and then uses the first one's root. Progress is
-// reported through logf, which may be nil. Cancelling ctx stops a build and removes it.
+// Roots of different package lists (branches with other BasePackages, say) live side by
+// side in CacheDir()/roots/KEY/root, KEY being a hash of what the root is made of (its
+// stamp without the mirror; see rootKey). A root whose stamp is complete is returned as
+// it is. Otherwise it is built with debootstrap from Mirror() (about a minute; an error
+// when no mirror is found says how to name one) in CacheDir()/roots/build-* and renamed
+// into place only when complete, stamp included, so an interrupted build never leaves a
+// half root behind. An exclusive flock on CacheDir()/lock keeps two processes from
+// building at once; the second waits and then uses the first one's root. Then roots of
+// other package lists are pruned (see pruneRoots). Progress is reported through logf,
+// which may be nil. Cancelling ctx stops a build and removes it.
 func BaseContext(ctx context.Context, logf func(format string, args ...any)) (string, error) {
+	return acquireBase(ctx, logf, nil)
+}
+
+// KeepUnusedRoots is how long a cached root of another package list is kept after a
+// container was last made from it: long enough that branches tested by turns on one
+// machine do not rebuild each other's roots, short enough that old ones go.
+const KeepUnusedRoots = 72 * time.Hour
+
+// acquireBase is BaseContext; use, when not nil, runs with the root's path while the
+// lock is still held, before the pruning, so that a container it registers (see Boot) keeps
+// its root from being pruned by another process.
+func acquireBase(ctx context.Context, logf func(string, ...any), use func(root string) error) (string, error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
@@ -152,7 +169,7 @@ func BaseContext(ctx context.Context, logf func(format string, args ...any)) (st
 		return "", err
 	}
 	dir := CacheDir()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(dir, "roots"), 0o755); err != nil {
 		return "", fmt.Errorf("create test root cache %s (set %s to use another directory): %w", dir, CacheEnv, err)
 	}
 	unlock, err := lockFile(ctx, filepath.Join(dir, "lock"), logf)
@@ -161,35 +178,51 @@ func BaseContext(ctx context.Context, logf func(format string, args ...any)) (st
 	}
 	defer unlock()
 
-	root := filepath.Join(dir, "root")
-	stampPath := filepath.Join(dir, "stamp")
+	root, err := ensureBase(ctx, dir, logf)
+	if err != nil {
+		return "", err
+	}
+	if use != nil {
+		if err := use(root); err != nil {
+			return "", err
+		}
+	}
+	pruneRoots(dir, rootKey(), KeepUnusedRoots, logf)
+	return root, nil
+}
+
+// rootKey names the directory below CacheDir()/roots of the root this harness builds.
+func rootKey() string {
+	sum := sha256.Sum256([]byte(withoutMirror(stamp(""))))
+	return hex.EncodeToString(sum[:8])
+}
+
+// ensureBase returns cacheDir/roots/KEY/root, building it when it is missing or
+// incomplete, and marks it used now (the modification time of its directory). The
+// caller holds the lock.
+func ensureBase(ctx context.Context, cacheDir string, logf func(string, ...any)) (string, error) {
+	keyDir := filepath.Join(cacheDir, "roots", rootKey())
+	root := filepath.Join(keyDir, "root")
+	stampPath := filepath.Join(keyDir, "stamp")
 	if got, err := os.ReadFile(stampPath); err == nil && sameRoot(string(got)) {
 		if _, err := os.Stat(filepath.Join(root, "usr/lib/systemd/systemd")); err == nil {
+			now := time.Now()
+			if err := os.Chtimes(keyDir, now, now); err != nil {
+				return "", fmt.Errorf("mark test root %s used: %w", root, err)
+			}
 			return root, nil
 		}
 		logf("test root %s is incomplete; rebuilding it", root)
-	} else if err == nil {
-		logf("test root %s was built for another package list or harness version; rebuilding it", root)
 	}
 
 	mirror, err := Mirror()
 	if err != nil {
 		return "", fmt.Errorf("build test root %s: %w", root, err)
 	}
-
-	// Builds interrupted by a crash are only ever removed under the lock.
-	stale, _ := filepath.Glob(filepath.Join(dir, "build-*"))
-	for _, b := range stale {
-		logf("removing interrupted build %s", b)
-		if err := removeAll(b); err != nil {
-			return "", err
-		}
-	}
-
 	start := time.Now()
-	build, err := os.MkdirTemp(dir, "build-")
+	build, err := os.MkdirTemp(filepath.Join(cacheDir, "roots"), "build-")
 	if err != nil {
-		return "", fmt.Errorf("create build directory in %s: %w", dir, err)
+		return "", fmt.Errorf("create build directory in %s: %w", cacheDir, err)
 	}
 	defer func() {
 		if err := removeAll(build); err != nil { // nothing left when the rename below happened
@@ -208,23 +241,75 @@ func BaseContext(ctx context.Context, logf func(format string, args ...any)) (st
 	if err := customize(ctx, buildRoot, logf); err != nil {
 		return "", fmt.Errorf("customize test root %s: %w", buildRoot, err)
 	}
-
-	// Replace the old root only now that the new one is complete. The stamp goes away
-	// first and comes back last, so a crash in between leaves a root that is rebuilt.
-	if err := os.Remove(stampPath); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("remove old stamp %s: %w", stampPath, err)
+	if err := os.WriteFile(filepath.Join(build, "stamp"), []byte(stamp(mirror)), 0o644); err != nil {
+		return "", fmt.Errorf("write stamp in %s: %w", build, err)
 	}
-	if err := os.RemoveAll(root); err != nil {
-		return "", fmt.Errorf("remove old test root %s: %w", root, err)
+	// An incomplete root of this key is of no use to any container: replace it whole.
+	if err := removeAll(keyDir); err != nil {
+		return "", err
 	}
-	if err := os.Rename(buildRoot, root); err != nil {
-		return "", fmt.Errorf("move new test root into place at %s: %w", root, err)
-	}
-	if err := os.WriteFile(stampPath, []byte(stamp(mirror)), 0o644); err != nil {
-		return "", fmt.Errorf("write stamp %s: %w", stampPath, err)
+	if err := os.Rename(build, keyDir); err != nil {
+		return "", fmt.Errorf("move new test root into place at %s: %w", keyDir, err)
 	}
 	logf("test root ready at %s, built in %s", root, time.Since(start).Round(100*time.Millisecond))
 	return root, nil
+}
+
+// pruneRoots removes, below cacheDir/roots, builds interrupted by a crash and the roots
+// other than keep that no container uses (see rootsInUse) and that were last used more
+// than unused ago. Failures are logged, not returned: a root left behind costs only disk.
+// The caller holds the lock, so no build is under way and no container is being made.
+func pruneRoots(cacheDir, keep string, unused time.Duration, logf func(string, ...any)) {
+	rootsDir := filepath.Join(cacheDir, "roots")
+	entries, err := os.ReadDir(rootsDir)
+	if err != nil {
+		logf("prune test roots: %v", err)
+		return
+	}
+	inUse := rootsInUse(cacheDir)
+	for _, e := range entries {
+		path := filepath.Join(rootsDir, e.Name())
+		switch {
+		case e.Name() == keep:
+			continue
+		case strings.HasPrefix(e.Name(), "build-"):
+			logf("removing interrupted build %s", path)
+		case inUse[e.Name()]:
+			continue
+		default:
+			info, err := e.Info()
+			if err != nil || time.Since(info.ModTime()) < unused {
+				continue
+			}
+			logf("removing test root %s: another package list's, unused since %s", path, info.ModTime().Format(time.DateTime))
+		}
+		if err := removeAll(path); err != nil {
+			logf("prune test roots: %v", err)
+		}
+	}
+}
+
+// rootsInUse returns the keys of the roots below cacheDir/roots that containers use:
+// those named in the base file of a directory in cacheDir/containers (written by Boot
+// under the lock, and removed with the container), and, should one be mounted without
+// such a file, those an overlay mount has as its lower directory.
+func rootsInUse(cacheDir string) map[string]bool {
+	used := map[string]bool{}
+	bases, _ := filepath.Glob(filepath.Join(cacheDir, "containers", "*", "base"))
+	for _, b := range bases {
+		if key, err := os.ReadFile(b); err == nil {
+			used[strings.TrimSpace(string(key))] = true
+		}
+	}
+	mounts, _ := os.ReadFile("/proc/self/mountinfo")
+	prefix := "lowerdir=" + filepath.Join(cacheDir, "roots") + "/"
+	for _, line := range strings.Split(string(mounts), "\n") {
+		if i := strings.Index(line, prefix); i >= 0 {
+			key, _, _ := strings.Cut(line[i+len(prefix):], "/")
+			used[key] = true
+		}
+	}
+	return used
 }
 
 // customize turns a fresh debootstrap root into the base every container copies.
@@ -305,7 +390,7 @@ func lockFile(ctx context.Context, path string, logf func(string, ...any)) (func
 			return nil, fmt.Errorf("lock %s: %w", path, err)
 		}
 		if !said {
-			logf("waiting for another process building the test root (lock %s)", path)
+			logf("waiting for another process building a test root or starting a container (lock %s)", path)
 			said = true
 		}
 		select {

@@ -23,7 +23,7 @@ type Options struct {
 	// random suffix); letters, digits and '-' survive, anything else becomes '-'.
 	// Empty means "hostkit".
 	Name string
-	// Setup, when set, runs on the host against the fresh copy of the root (its path is
+	// Setup, when set, runs on the host against the container's fresh root (its path is
 	// the argument) before the container boots: the place to drop in files or mask units.
 	Setup func(root string) error
 	// Logf receives progress (base build, boot, shutdown) and, unless QuietExec is set,
@@ -51,10 +51,10 @@ type Container struct {
 	// names a process that no longer exists.
 	Leader int
 	// BootTime is how long Boot took from starting systemd-nspawn until systemd in the
-	// container reported running or degraded (copying the root is not included).
+	// container reported running or degraded (preparing the root is not included).
 	BootTime time.Duration
 
-	dir     string // Root's parent: root/, owner, console.log
+	dir     string // Root's parent: root/, owner, base, console.log
 	opts    Options
 	logf    func(string, ...any)
 	cmd     *exec.Cmd
@@ -85,9 +85,12 @@ func Boot(opts Options) (*Container, error) {
 // because a unit the test does not care about may fail in a container; a test that cares
 // asserts on its own units.
 //
+// The container's directory in CacheDir()/containers names the base root it uses, so
+// that no other process prunes that root while the container runs (see pruneRoots).
+//
 // On any failure, including ctx being cancelled, everything started so far is stopped
 // and removed, and the error says which step failed with the tail of the console output.
-// Copies left by a process that died without closing its containers are removed first.
+// Containers left by a process that died without closing them are removed first.
 func BootContext(ctx context.Context, opts Options) (c *Container, err error) {
 	if opts.Logf == nil {
 		opts.Logf = func(string, ...any) {}
@@ -98,22 +101,36 @@ func BootContext(ctx context.Context, opts Options) (c *Container, err error) {
 	if opts.ExecTimeout == 0 {
 		opts.ExecTimeout = 2 * time.Minute
 	}
-	base, err := BaseContext(ctx, opts.Logf)
+	// The container's directory is made, and names its base root, under the cache's
+	// lock: from then on no other process prunes that root.
+	var dir string
+	base, err := acquireBase(ctx, opts.Logf, func(base string) error {
+		containers := filepath.Join(CacheDir(), "containers")
+		if err := os.MkdirAll(containers, 0o755); err != nil {
+			return fmt.Errorf("create %s: %w", containers, err)
+		}
+		pruneStale(containers, opts.Logf)
+		d, err := os.MkdirTemp(containers, machineName(opts.Name)+"-")
+		if err != nil {
+			return fmt.Errorf("create container directory in %s: %w", containers, err)
+		}
+		dir = d
+		if err := writeOwner(dir, 0); err != nil {
+			return err
+		}
+		key := filepath.Base(filepath.Dir(base))
+		if err := os.WriteFile(filepath.Join(dir, "base"), []byte(key+"\n"), 0o644); err != nil {
+			return fmt.Errorf("record the base root of container %s: %w", dir, err)
+		}
+		return nil
+	})
 	if err != nil {
+		if dir != "" {
+			_ = removeAll(dir)
+		}
 		return nil, err
 	}
-	containers := filepath.Join(CacheDir(), "containers")
-	if err := os.MkdirAll(containers, 0o755); err != nil {
-		return nil, fmt.Errorf("create %s: %w", containers, err)
-	}
-	pruneStale(containers, opts.Logf)
-
-	name := machineName(opts.Name)
-	dir, err := os.MkdirTemp(containers, name+"-")
-	if err != nil {
-		return nil, fmt.Errorf("create container directory in %s: %w", containers, err)
-	}
-	name = machineName(filepath.Base(dir)) // the random suffix makes the name unique
+	name := machineName(filepath.Base(dir)) // the random suffix makes the name unique
 	c = &Container{Name: name, Root: filepath.Join(dir, "root"), dir: dir, opts: opts, logf: opts.Logf}
 	defer func() {
 		if err != nil {
@@ -123,17 +140,12 @@ func BootContext(ctx context.Context, opts Options) (c *Container, err error) {
 			c = nil
 		}
 	}()
-	if err := writeOwner(dir, 0); err != nil {
+
+	prepared := time.Now()
+	if err := c.prepareRoot(ctx, base); err != nil {
 		return c, err
 	}
-
-	copyStart := time.Now()
-	cp := exec.CommandContext(ctx, "cp", "-a", "--reflink=auto", base, c.Root)
-	cp.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if out, err := cp.CombinedOutput(); err != nil {
-		return c, fmt.Errorf("copy test root %s to %s: %w: %s", base, c.Root, err, bytes.TrimSpace(out))
-	}
-	opts.Logf("container %s: copied root in %s", name, time.Since(copyStart).Round(time.Millisecond))
+	opts.Logf("container %s: root ready in %s (copy of %s)", name, time.Since(prepared).Round(time.Millisecond), base)
 	if opts.Setup != nil {
 		if err := opts.Setup(c.Root); err != nil {
 			return c, fmt.Errorf("container %s: setup of %s: %w", name, c.Root, err)
@@ -163,6 +175,16 @@ func BootContext(ctx context.Context, opts Options) (c *Container, err error) {
 	return c, nil
 }
 
+// prepareRoot makes c.Root a copy of base.
+func (c *Container) prepareRoot(ctx context.Context, base string) error {
+	cp := exec.CommandContext(ctx, "cp", "-a", "--reflink=auto", base, c.Root)
+	cp.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if out, err := cp.CombinedOutput(); err != nil {
+		return fmt.Errorf("copy test root %s to %s: %w: %s", base, c.Root, err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
 // start launches systemd-nspawn in its own process group (so a Ctrl-C meant for the test
 // reaches the test, which then shuts the container down in order) with its console output
 // going to console.log.
@@ -183,7 +205,7 @@ func (c *Container) start() error {
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{
 		Setpgid: true,
 		// If this process dies without Close, nspawn gets SIGTERM and shuts the
-		// container down; the stale copy is removed by the next Boot.
+		// container down; its stale files are removed by the next Boot.
 		Pdeathsig: syscall.SIGTERM,
 	}
 	c.logf("container %s: $ systemd-nspawn %s", c.Name, strings.Join(args, " "))
@@ -450,7 +472,7 @@ func (c *Container) InstallDeb(hostPath string) error {
 // Close powers the container off (SIGTERM to systemd-nspawn, which asks systemd for an
 // orderly shutdown), waits up to 20 seconds, then kills whatever is left: nspawn and the
 // container's whole PID namespace; a container whose boot never completed is killed at
-// once. Then it removes the copy of the root. It is safe to
+// once. Then it removes the container's directory with the copy of the root. It is safe to
 // call more than once and on a container whose boot failed half way; later calls return
 // the first call's result.
 func (c *Container) Close() error {
@@ -668,9 +690,9 @@ func startTime(pid int) string {
 	return f[19]
 }
 
-// pruneStale removes container copies whose owning process has exited (a test binary
-// killed by a timeout never runs its cleanups), stopping their systemd-nspawn if it is
-// still there. Copies of live processes are left alone.
+// pruneStale removes the files of containers whose owning process has exited (a test
+// binary killed by a timeout never runs its cleanups), stopping their systemd-nspawn if it
+// is still there. Containers of live processes are left alone.
 func pruneStale(containers string, logf func(string, ...any)) {
 	entries, err := os.ReadDir(containers)
 	if err != nil {

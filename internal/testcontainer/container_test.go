@@ -200,6 +200,38 @@ func TestBootFailureCleansUp(t *testing.T) {
 	}
 }
 
+// TestPruneRoots: roots of other package lists go when no container uses them and they
+// were not used for the given time; the current root, recently used ones, ones a
+// container names and ones an overlay has as its lower layer stay; interrupted builds go.
+func TestPruneRoots(t *testing.T) {
+	cache := t.TempDir()
+	old := time.Now().Add(-100 * time.Hour)
+	roots := map[string]time.Time{"current": old, "recent": time.Now(), "unused": old, "named": old, "build-1": time.Now()}
+	for name, mtime := range roots {
+		if err := os.MkdirAll(filepath.Join(cache, "roots", name, "root", "etc"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(filepath.Join(cache, "roots", name), mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ct := filepath.Join(cache, "containers", "x-1")
+	if err := os.MkdirAll(ct, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(ct, "base"), []byte("named\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	pruneRoots(cache, "current", 72*time.Hour, t.Logf)
+	for name, want := range map[string]bool{"current": true, "recent": true, "named": true, "unused": false, "build-1": false} {
+		_, err := os.Stat(filepath.Join(cache, "roots", name))
+		if got := err == nil; got != want {
+			t.Errorf("roots/%s there after pruning: %v, want %v", name, got, want)
+		}
+	}
+}
+
 func TestMachineName(t *testing.T) {
 	for i, tc := range []struct{ in, want string }{
 		{"", "hostkit"},
@@ -244,6 +276,22 @@ func assertGone(t *testing.T, nspawn, leader int, dir string) {
 	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("container directory %s still there after Close (stat: %v)", dir, err)
 	}
+	if m := mountsBelow(dir); len(m) > 0 {
+		t.Errorf("still mounted after Close: %q", m)
+	}
+}
+
+// mountsBelow returns the lines of this process's mount table whose mount point is dir or
+// below it.
+func mountsBelow(dir string) []string {
+	data, _ := os.ReadFile("/proc/self/mountinfo")
+	var found []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && (f[4] == dir || strings.HasPrefix(f[4], dir+"/")) {
+			found = append(found, line)
+		}
+	}
+	return found
 }
 
 // processesMentioning returns "PID: cmdline" of every live process whose command line
