@@ -1,7 +1,7 @@
 // Package testcontainer boots throwaway Debian systems with systemd as PID 1 under
 // systemd-nspawn, for the hostkit system tests and the demo.
 //
-// A container is a copy of a cached minimal Debian root (see Base) booted with
+// A container is an overlay over a cached minimal Debian root (see Base) booted with
 //
 //	systemd-nspawn --register=no --keep-unit -q -b -D ROOT
 //
@@ -28,8 +28,8 @@ import (
 // CacheEnv names the environment variable that overrides DefaultCacheDir.
 const CacheEnv = "HOSTKIT_TEST_ROOT_CACHE"
 
-// DefaultCacheDir holds the cached base roots (roots/), the lock, and the copies of running
-// containers (containers/, on the same file system, so copies can be reflinks).
+// DefaultCacheDir holds the cached base roots (roots/), the lock, and the files of running
+// containers (containers/: the writable layer over a root, or a copy of it).
 const DefaultCacheDir = "/var/cache/hostkit/test-root"
 
 // Suite and Variant say what debootstrap builds the base root from; Mirror says where

@@ -25,6 +25,7 @@ type Options struct {
 	Name string
 	// Setup, when set, runs on the host against the container's fresh root (its path is
 	// the argument) before the container boots: the place to drop in files or mask units.
+	// Writes go to the container's own layer, never to the cached base root.
 	Setup func(root string) error
 	// Logf receives progress (base build, boot, shutdown) and, unless QuietExec is set,
 	// every command run inside with its output. Nil discards it.
@@ -54,7 +55,8 @@ type Container struct {
 	// container reported running or degraded (preparing the root is not included).
 	BootTime time.Duration
 
-	dir     string // Root's parent: root/, owner, base, console.log
+	dir     string // Root's parent: root/, upper/ and work/ or a copy in root/, owner, base, console.log
+	overlay bool   // Root is an overlay mount over the base root, not a copy
 	opts    Options
 	logf    func(string, ...any)
 	cmd     *exec.Cmd
@@ -75,8 +77,10 @@ func Boot(opts Options) (*Container, error) {
 	return BootContext(context.Background(), opts)
 }
 
-// BootContext builds the base root if needed (see BaseContext), copies it into a fresh
-// directory with `cp -a --reflink=auto`, runs opts.Setup on the copy, starts
+// BootContext builds the base root if needed (see BaseContext), makes the container's root
+// an overlay mount with the base root as its read-only lower layer and a fresh directory
+// as its upper layer (so preparing it takes milliseconds and nothing of the base root is
+// ever changed), runs opts.Setup on it, starts
 //
 //	systemd-nspawn --register=no --keep-unit -q -b -D COPY --machine=NAME --private-network
 //
@@ -84,6 +88,10 @@ func Boot(opts Options) (*Container, error) {
 // inside answers running or degraded. Degraded is accepted, with the failed units logged,
 // because a unit the test does not care about may fail in a container; a test that cares
 // asserts on its own units.
+//
+// Where the overlay cannot be mounted (the cache on a file system that cannot be an
+// overlay's upper layer, a kernel without overlayfs) the root is a copy of the base root,
+// made with `cp -a --reflink=auto` in seconds, and the log says why.
 //
 // The container's directory in CacheDir()/containers names the base root it uses, so
 // that no other process prunes that root while the container runs (see pruneRoots).
@@ -145,7 +153,11 @@ func BootContext(ctx context.Context, opts Options) (c *Container, err error) {
 	if err := c.prepareRoot(ctx, base); err != nil {
 		return c, err
 	}
-	opts.Logf("container %s: root ready in %s (copy of %s)", name, time.Since(prepared).Round(time.Millisecond), base)
+	how := "copy of"
+	if c.overlay {
+		how = "overlay over"
+	}
+	opts.Logf("container %s: root ready in %s (%s %s)", name, time.Since(prepared).Round(time.Millisecond), how, base)
 	if opts.Setup != nil {
 		if err := opts.Setup(c.Root); err != nil {
 			return c, fmt.Errorf("container %s: setup of %s: %w", name, c.Root, err)
@@ -175,12 +187,46 @@ func BootContext(ctx context.Context, opts Options) (c *Container, err error) {
 	return c, nil
 }
 
-// prepareRoot makes c.Root a copy of base.
+// prepareRoot makes c.Root: an overlay mount over base (see mountOverlay) or, when that
+// fails, a copy of base, saying so through the log.
 func (c *Container) prepareRoot(ctx context.Context, base string) error {
+	err := mountOverlay(base, c.dir)
+	if err == nil {
+		c.overlay = true
+		return nil
+	}
+	c.logf("container %s: cannot mount an overlay over the test root (%v); copying the root instead, which takes seconds", c.Name, err)
+	for _, d := range []string{"root", "upper", "work"} {
+		if err := os.Remove(filepath.Join(c.dir, d)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("container %s: clear the way for a copy of the root: %w", c.Name, err)
+		}
+	}
 	cp := exec.CommandContext(ctx, "cp", "-a", "--reflink=auto", base, c.Root)
 	cp.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if out, err := cp.CombinedOutput(); err != nil {
 		return fmt.Errorf("copy test root %s to %s: %w: %s", base, c.Root, err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+// mountOverlay mounts an overlay file system on dir/root with lower as its read-only
+// lower layer and the new, empty directories dir/upper and dir/work as its writable
+// layer and overlayfs's work directory. It is a variable so that a test can make it fail.
+var mountOverlay = func(lower, dir string) error {
+	upper, work, merged := filepath.Join(dir, "upper"), filepath.Join(dir, "work"), filepath.Join(dir, "root")
+	for _, p := range []string{lower, upper, work} {
+		if strings.ContainsAny(p, ",:\\") {
+			return fmt.Errorf("%s has a character overlay mount options cannot carry (, : or \\)", p)
+		}
+	}
+	for _, d := range []string{upper, work, merged} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			return err
+		}
+	}
+	opts := "lowerdir=" + lower + ",upperdir=" + upper + ",workdir=" + work
+	if err := syscall.Mount("overlay", merged, "overlay", 0, opts); err != nil {
+		return fmt.Errorf("mount -t overlay -o %s overlay %s: %w", opts, merged, err)
 	}
 	return nil
 }
@@ -472,7 +518,8 @@ func (c *Container) InstallDeb(hostPath string) error {
 // Close powers the container off (SIGTERM to systemd-nspawn, which asks systemd for an
 // orderly shutdown), waits up to 20 seconds, then kills whatever is left: nspawn and the
 // container's whole PID namespace; a container whose boot never completed is killed at
-// once. Then it removes the container's directory with the copy of the root. It is safe to
+// once. Then it unmounts the container's root (or removes its copy) and removes the
+// container's directory with the overlay's upper layer. It is safe to
 // call more than once and on a container whose boot failed half way; later calls return
 // the first call's result.
 func (c *Container) Close() error {
@@ -524,6 +571,13 @@ func (c *Container) close() error {
 	}
 	if c.console != nil {
 		c.console.Close()
+	}
+	if c.overlay {
+		// systemd-nspawn has exited: nothing should hold the root any more. If something
+		// does, removeAll below detaches it lazily instead.
+		if err := syscall.Unmount(c.Root, 0); err != nil {
+			c.logf("container %s: unmount %s: %v; detaching it", c.Name, c.Root, err)
+		}
 	}
 	if c.dir != "" {
 		if err := removeAll(c.dir); err != nil {
@@ -692,7 +746,7 @@ func startTime(pid int) string {
 
 // pruneStale removes the files of containers whose owning process has exited (a test
 // binary killed by a timeout never runs its cleanups), stopping their systemd-nspawn if it
-// is still there. Containers of live processes are left alone.
+// is still there and unmounting their root. Containers of live processes are left alone.
 func pruneStale(containers string, logf func(string, ...any)) {
 	entries, err := os.ReadDir(containers)
 	if err != nil {

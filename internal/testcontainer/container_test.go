@@ -17,6 +17,30 @@ func TestContainer(t *testing.T) {
 	c := New(t, Options{Name: "harness"})
 	t.Logf("boot took %s", c.BootTime)
 
+	t.Run("overlay", func(t *testing.T) {
+		// On this host overlayfs works (checked in TestCopyWhenOverlayFails' setup): the
+		// root must be an overlay over the base, and writes must stay out of the base.
+		base, err := Base(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !c.overlay {
+			t.Fatalf("container root %s is a copy of %s, want an overlay over it (the log says why the mount failed)", c.Root, base)
+		}
+		if m := mountsBelow(c.Root); len(m) == 0 || !strings.Contains(m[0], "lowerdir="+base+",") {
+			t.Errorf("mounts at %s: %q, want an overlay with lowerdir=%s", c.Root, m, base)
+		}
+		if err := c.WriteFile("/etc/hostkit-test-overlay", []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(filepath.Join(c.Root, "etc/hostkit-test-overlay")); err != nil {
+			t.Errorf("a file written inside is not in the container's root: %v", err)
+		}
+		if _, err := os.Stat(filepath.Join(base, "etc/hostkit-test-overlay")); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("a file written inside the container reached the base root %s (stat: %v)", base, err)
+		}
+	})
+
 	t.Run("systemd", func(t *testing.T) {
 		out, err := c.Exec("systemctl", "is-system-running")
 		state := strings.TrimSpace(out)
@@ -197,6 +221,41 @@ func TestBootFailureCleansUp(t *testing.T) {
 		if procs := processesMentioning(name + "-"); len(procs) > 0 {
 			t.Errorf("case %d (%s): processes left running: %v", i, tc.name, procs)
 		}
+	}
+}
+
+// TestCopyWhenOverlayFails makes the overlay mount fail and checks that the container
+// boots from a copy of the base root instead, that the log says so, and that Close
+// removes the copy.
+func TestCopyWhenOverlayFails(t *testing.T) {
+	filesystems, err := os.ReadFile("/proc/filesystems")
+	if err != nil || !strings.Contains(string(filesystems), "\toverlay\n") {
+		t.Fatalf("this host's kernel has no overlayfs (/proc/filesystems: %v): the harness would copy every root; modprobe overlay", err)
+	}
+	mount := mountOverlay
+	t.Cleanup(func() { mountOverlay = mount })
+	mountOverlay = func(string, string) error { return errors.New("overlay refused by the test") }
+
+	var log strings.Builder
+	c := New(t, Options{Name: "harness-copy", Logf: func(format string, args ...any) {
+		fmt.Fprintf(&log, format+"\n", args...)
+		t.Logf(format, args...)
+	}})
+	if c.overlay || len(mountsBelow(c.Root)) > 0 {
+		t.Errorf("container root %s is mounted (%q) although the overlay mount failed", c.Root, mountsBelow(c.Root))
+	}
+	if !strings.Contains(log.String(), "overlay refused by the test") || !strings.Contains(log.String(), "copying the root instead") {
+		t.Errorf("the log does not say that the overlay failed and the root was copied:\n%s", log.String())
+	}
+	if out, err := c.Exec("systemctl", "is-system-running"); err != nil && strings.TrimSpace(out) != "degraded" {
+		t.Errorf("container booted from a copy: systemctl is-system-running = %q, %v", strings.TrimSpace(out), err)
+	}
+	dir := c.dir
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("copy %s still there after Close (stat: %v)", dir, err)
 	}
 }
 
