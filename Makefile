@@ -89,7 +89,8 @@ packages: build man $(PKG_BIN) $(PKG_GEN) build/changelog.gz
 	VERSION=$(VERSION) SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(NFPM) package --config nfpm.yaml --packager rpm --target $(RPM)
 
 # What make cannot install, checked before anything is installed or built: the SMBIOS
-# dumps the tests and the demo read (../shared/smbios-dumps or $$HOSTKIT_SMBIOS_DUMPS).
+# dumps the tests and the demo read ($$HOSTKIT_SMBIOS_DUMPS, ../shared/smbios-dumps or
+# test/testdata/smbios-dumps).
 preflight:
 	@mkdir -p build && $(GO) build -o build/preflight ./test/preflight && build/preflight
 

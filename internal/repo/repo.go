@@ -33,25 +33,37 @@ func Root() (string, error) {
 }
 
 // SMBIOSDumps returns the directory of the real SMBIOS dumps: $HOSTKIT_SMBIOS_DUMPS when
-// set, else ../shared/smbios-dumps beside the tree, where CI has them. It returns an error
-// naming the directory and HOSTKIT_SMBIOS_DUMPS when that directory holds no dump (*.bin),
-// as in a clone made anywhere else (/root/hostkit, say).
+// set; else ../shared/smbios-dumps beside the tree, where CI has the shared corpus, when it
+// holds dumps; else the copy of that corpus in the tree, test/testdata/smbios-dumps, so
+// that a clone made anywhere (/root/hostkit, say) tests as it is. It returns an error
+// naming the directory and HOSTKIT_SMBIOS_DUMPS when the variable names a directory
+// without a dump (*.bin).
 func SMBIOSDumps() (string, error) {
-	dir := os.Getenv(DumpsEnv)
-	where := "$" + DumpsEnv
-	if dir == "" {
-		root, err := Root()
-		if err != nil {
-			return "", err
+	if dir := os.Getenv(DumpsEnv); dir != "" {
+		if !hasDumps(dir) {
+			return "", fmt.Errorf("no SMBIOS dumps (*.bin) in %s, which $%s names: point it at the directory "+
+				"that holds them, or unset it to use ../shared/smbios-dumps or the copy in the tree", dir, DumpsEnv)
 		}
-		dir = filepath.Join(filepath.Dir(root), "shared", "smbios-dumps")
-		where = "../shared/smbios-dumps beside the checkout " + root + ", where the tests look when " + DumpsEnv + " is unset"
+		return dir, nil
 	}
-	if dumps, _ := filepath.Glob(filepath.Join(dir, "*.bin")); len(dumps) == 0 {
-		return "", fmt.Errorf("no SMBIOS dumps (*.bin) in %s (%s): set %s to the directory that holds them, "+
-			"as in `make check %s=/path/to/smbios-dumps`", dir, where, DumpsEnv, DumpsEnv)
+	root, err := Root()
+	if err != nil {
+		return "", err
 	}
-	return dir, nil
+	if shared := filepath.Join(filepath.Dir(root), "shared", "smbios-dumps"); hasDumps(shared) {
+		return shared, nil
+	}
+	inTree := filepath.Join(root, "test", "testdata", "smbios-dumps")
+	if !hasDumps(inTree) {
+		return "", fmt.Errorf("no SMBIOS dumps (*.bin) in ../shared/smbios-dumps beside %s nor in %s: "+
+			"restore the tree, or set %s to the directory that holds them", root, inTree, DumpsEnv)
+	}
+	return inTree, nil
+}
+
+func hasDumps(dir string) bool {
+	dumps, _ := filepath.Glob(filepath.Join(dir, "*.bin"))
+	return len(dumps) > 0
 }
 
 // RootT is Root for a test: it fails the test when there is no tree.

@@ -17,13 +17,23 @@ import (
 	"path/filepath"
 	"sort"
 	"time"
+
+	"github.com/hostkit/hostkit/internal/repo"
 )
 
 func main() {
 	runs := flag.Int("runs", 30, "runs of each command per dump")
-	dumps := flag.String("dumps", "../shared/smbios-dumps", "directory of SMBIOS dumps")
+	dumps := flag.String("dumps", "", "directory of SMBIOS dumps (default: as the tests find them, see internal/repo)")
 	hwd := flag.String("hwd", "bin/hostkit-hwd", "hostkit-hwd binary")
 	flag.Parse()
+	if *dumps == "" {
+		dir, err := repo.SMBIOSDumps()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		*dumps = dir
+	}
 	if err := run(*runs, *dumps, *hwd); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
