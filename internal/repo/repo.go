@@ -50,13 +50,14 @@ func SMBIOSDumps() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if shared := filepath.Join(filepath.Dir(root), "shared", "smbios-dumps"); hasDumps(shared) {
+	shared := filepath.Join(filepath.Dir(root), "shared", "smbios-dumps")
+	if hasDumps(shared) {
 		return shared, nil
 	}
 	inTree := filepath.Join(root, "test", "testdata", "smbios-dumps")
 	if !hasDumps(inTree) {
-		return "", fmt.Errorf("no SMBIOS dumps (*.bin) in ../shared/smbios-dumps beside %s nor in %s: "+
-			"restore the tree, or set %s to the directory that holds them", root, inTree, DumpsEnv)
+		return "", fmt.Errorf("no SMBIOS dumps (*.bin) in %s nor in %s: restore the tree, "+
+			"or set %s to the directory that holds them", shared, inTree, DumpsEnv)
 	}
 	return inTree, nil
 }
