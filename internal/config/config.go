@@ -115,7 +115,7 @@ func Load(path string, opts []Option, repeated ...Repeated) error {
 		newItem[r.Section] = r.New
 	}
 	for _, f := range files {
-		data, err := readFile(f)
+		data, err := ReadFile(f, MaxFileSize)
 		if errors.Is(err, fs.ErrNotExist) && f == path {
 			continue
 		}
@@ -160,29 +160,73 @@ func Load(path string, opts []Option, repeated ...Repeated) error {
 	return nil
 }
 
-// readFile reads a configuration file without following it into a FIFO or device: it is
-// opened non-blocking and must be a regular file of at most MaxFileSize bytes.
-func readFile(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+// ErrNotRegular is wrapped by the error of OpenFile for what it refuses to read: a
+// directory, device, socket, or (unless pipes are allowed) a FIFO.
+var ErrNotRegular = errors.New("not a regular file")
+
+// OpenFile opens path for reading the way every hostkit program opens what it is given
+// (configuration, SMBIOS tables and dumps, init scripts): without blocking, so that a
+// FIFO without a writer or a device is never waited on, and with flags added to the open
+// flags (syscall.O_NOFOLLOW, say). It returns the file only when it is a regular file,
+// or, with pipes, a pipe or FIFO (such as /dev/stdin), which the caller reads to its end
+// with ReadAtMost. Anything else is closed again and is an error wrapping ErrNotRegular
+// that names path and says what it is. Errors name path.
+func OpenFile(path string, flags int, pipes bool) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|flags, 0)
+	if err != nil {
+		return nil, err // an *fs.PathError, naming path
+	}
+	info, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	mode := info.Mode()
+	if mode.IsRegular() || pipes && mode&fs.ModeNamedPipe != 0 {
+		return f, nil
+	}
+	f.Close()
+	return nil, fmt.Errorf("%s: %w but %s", path, ErrNotRegular, kind(mode))
+}
+
+// kind names what a file that is not regular is, for errors.
+func kind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a block device"
+	case m.IsDir():
+		return "a directory"
+	}
+	return "of type " + m.Type().String()
+}
+
+// ReadAtMost reads f to its end, at most limit bytes: more is an error naming f. A pipe
+// is read until its writer closes it.
+func ReadAtMost(f *os.File, limit int64) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", f.Name(), err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s: larger than %d bytes", f.Name(), limit)
+	}
+	return data, nil
+}
+
+// ReadFile reads the regular file at path, of at most limit bytes, as OpenFile opens it.
+func ReadFile(path string, limit int64) ([]byte, error) {
+	f, err := OpenFile(path, 0, false)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !info.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file (%s)", path, info.Mode().Type())
-	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if len(data) > MaxFileSize {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, MaxFileSize)
-	}
-	return data, nil
+	return ReadAtMost(f, limit)
 }
 
 func unknownItemKey(a Assignment, item []Option) error {
@@ -221,7 +265,8 @@ func unknownKey(a Assignment, opts []Option, repeated []Repeated) error {
 
 // Parse splits data, the contents of file, into assignments. It accepts systemd's INI
 // syntax: [Section] headers, Key=Value lines, comments starting with # or ;, blank lines,
-// and a trailing backslash continuing a value on the next line. Whitespace around keys
+// and a trailing backslash continuing a value on the next line; a UTF-8 byte-order mark
+// at the start is skipped. Whitespace around keys
 // and values is trimmed; a value may be empty.
 func Parse(file string, data []byte) ([]Assignment, error) {
 	out, _, err := parse(file, data)
@@ -237,6 +282,9 @@ func parse(file string, data []byte) ([]Assignment, []header, error) {
 		at      int
 		pending *Assignment // a value continued with a trailing backslash
 	)
+	// A byte-order mark is not part of the first line: editors on Windows write one, and
+	// systemd's parser skips it too.
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 0, 4096), 1<<20)
 	line := 0

@@ -276,3 +276,79 @@ func TestLoadRefusesWhatIsNotARegularFile(t *testing.T) {
 		t.Errorf("oversized file: got %v", err)
 	}
 }
+
+func TestParseSkipsByteOrderMark(t *testing.T) {
+	as, err := Parse("bom.conf", []byte("\xef\xbb\xbf[Display]\nNumber=1\n"))
+	if err != nil || len(as) != 1 || as[0].Section != "Display" || as[0].Line != 2 {
+		t.Errorf("Parse with a BOM: %+v, %v; want [Display] Number= at line 2", as, err)
+	}
+	if as, _ := Parse("mid.conf", []byte("[Display]\n\xef\xbb\xbfNumber=1\n")); len(as) == 1 && as[0].Key == "Number" {
+		t.Error("a BOM in the middle of a file was dropped: only the first bytes of a file may be one")
+	}
+}
+
+func TestOpenFileNeverBlocks(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	zero := filepath.Join(dir, "zero")
+	if err := os.Symlink("/dev/zero", zero); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		data []byte
+		err  error
+	}
+	read := func(path string, pipes bool) result {
+		done := make(chan result, 1)
+		go func() {
+			f, err := OpenFile(path, 0, pipes)
+			if err != nil {
+				done <- result{nil, err}
+				return
+			}
+			defer f.Close()
+			data, err := ReadAtMost(f, 16)
+			done <- result{data, err}
+		}()
+		select {
+		case r := <-done:
+			return r
+		case <-time.After(5 * time.Second):
+			t.Fatalf("reading %s (pipes %v) blocked", path, pipes)
+			return result{}
+		}
+	}
+	cases := []struct {
+		name  string
+		path  string
+		pipes bool
+		want  string // in the error; "" for no error and no data
+	}{
+		{"FIFO refused", fifo, false, "fifo: not a regular file but a FIFO"},
+		{"FIFO without a writer reads as empty", fifo, true, ""},
+		{"link to /dev/zero refused", zero, true, "zero: not a regular file but a character device"},
+		{"directory refused", dir, false, "not a regular file but a directory"},
+	}
+	for i, c := range cases {
+		r := read(c.path, c.pipes)
+		switch {
+		case c.want == "" && (r.err != nil || len(r.data) != 0):
+			t.Errorf("case %d (%s): %q, %v; want nothing read and no error", i, c.name, r.data, r.err)
+		case c.want != "" && (r.err == nil || !strings.Contains(r.err.Error(), c.want) || !errors.Is(r.err, ErrNotRegular)):
+			t.Errorf("case %d (%s): error %v, want ErrNotRegular saying %q", i, c.name, r.err, c.want)
+		}
+	}
+
+	// A pipe is read to its end, but not past the cap.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { pw.Write([]byte(strings.Repeat("x", 17))); pw.Close() }()
+	if _, err := ReadAtMost(pr, 16); err == nil || !strings.Contains(err.Error(), "larger than 16 bytes") {
+		t.Errorf("17 bytes from a pipe with a cap of 16: %v", err)
+	}
+}

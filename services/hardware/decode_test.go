@@ -421,3 +421,30 @@ func TestDecodeVersionFixup(t *testing.T) {
 		}
 	}
 }
+
+// TestStructureSwallowingItsNeighbours: a structure length that claims the next
+// structures' bytes leaves the count the entry point announces unmet in a table that is
+// all there; that is a warning, as dmidecode's "Wrong DMI structures count" (issue 10,
+// fault 3). Structures that do not fill the announced length warn too.
+func TestStructureSwallowingItsNeighbours(t *testing.T) {
+	b := sampleTable()
+	ep, table := b.entry32(2, 8), append([]byte(nil), b.bytes()...)
+	table[1] = 0xFF // the BIOS structure's length
+	r, err := Decode(ep, table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := strings.Join(r.Warnings, "\n"); !strings.Contains(w, "structures, but the") || !strings.Contains(w, "a structure length is wrong") {
+		t.Errorf("swallowing structure: warnings %q, want one about the structure count", r.Warnings)
+	}
+
+	padded := append(append([]byte(nil), b.bytes()...), make([]byte, 16)...)
+	ep = (&tableBuilder{buf: padded, count: b.count}).entry32(2, 8)
+	r, err = Decode(ep, padded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := strings.Join(r.Warnings, "\n"); !strings.Contains(w, "occupy") {
+		t.Errorf("16 bytes after the last structure: warnings %q, want one saying what the structures occupy", r.Warnings)
+	}
+}

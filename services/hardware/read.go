@@ -3,26 +3,39 @@ package hardware
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"math"
-	"os"
 	"path/filepath"
+
+	"github.com/hostkit/hostkit/internal/config"
 )
 
-// maxTableBytes bounds how much of a dump is read as the table. A 64-bit entry point
-// announces only a maximum size (up to 4 GiB); real tables are a few KiB, so a bigger
-// claim is damage and reading stops here.
-const maxTableBytes = 1 << 20
+// MaxSourceBytes caps every file the hardware report is read from: the sysfs entry
+// point and table and a dump, whatever they turn out to be (a link to /dev/zero, a huge
+// image). Real tables are a few KiB; a 64-bit entry point announces only a maximum size
+// (up to 4 GiB), so a bigger claim is damage. It is the cap of every hostkit
+// configuration file.
+const MaxSourceBytes = config.MaxFileSize
 
 // entryPointBytes is the most an entry point occupies, and where dmidecode puts the
 // table in a dump.
 const entryPointBytes = 0x20
 
+// readSource reads one source file: opened without blocking, at most MaxSourceBytes, a
+// regular file or (pipes) a pipe read to its end. A FIFO without a writer reads as empty.
+func readSource(path string, pipes bool) ([]byte, error) {
+	f, err := config.OpenFile(path, 0, pipes)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return config.ReadAtMost(f, MaxSourceBytes)
+}
+
 // ReadSysfs reads dir/smbios_entry_point and dir/DMI as the Linux kernel exposes them
-// (dir is normally SysfsDir) and decodes them. When either file does not exist the
-// error wraps ErrNoTables and names the missing path; other read errors and an unusable
-// entry point are errors naming the file.
+// (dir is normally SysfsDir) and decodes them. Both must be regular files of at most
+// MaxSourceBytes, opened without blocking (a FIFO or device there is an error, never a
+// hang). When either file does not exist the error wraps ErrNoTables and names the
+// missing path; other read errors and an unusable entry point are errors naming the file.
 func ReadSysfs(dir string) (*Report, error) {
 	epPath := filepath.Join(dir, "smbios_entry_point")
 	tablePath := filepath.Join(dir, "DMI")
@@ -43,7 +56,7 @@ func ReadSysfs(dir string) (*Report, error) {
 }
 
 func readSysfsFile(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
+	b, err := readSource(path, false)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s does not exist (firmware without SMBIOS, or a kernel without DMI support)", ErrNoTables, path)
 	}
@@ -55,39 +68,34 @@ func readSysfsFile(path string) ([]byte, error) {
 
 // ReadDump reads a file in `dmidecode --dump-bin` format — the entry point at offset 0,
 // the table at the address the entry point gives (0x20 in dmidecode's dumps) — and
-// decodes it. A file too short for its table decodes with a warning. Errors (missing
-// file, unusable entry point) name the file.
+// decodes it. The file is a regular file or a pipe (/dev/stdin), read to its end, at most
+// MaxSourceBytes; anything else (a device, a directory) is an error, and a FIFO without
+// a writer reads as empty. A file too short for its table decodes with a warning.
+// Errors (missing file, unusable entry point) name the file.
 func ReadDump(path string) (*Report, error) {
-	f, err := os.Open(path)
+	data, err := readSource(path, true)
 	if err != nil {
 		return nil, fmt.Errorf("read SMBIOS dump: %w", err)
 	}
-	defer f.Close()
-	ep := make([]byte, entryPointBytes)
-	n, err := io.ReadFull(f, ep)
-	// A short file is not a read error: parseEntryPoint says what is missing.
-	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
-		return nil, fmt.Errorf("read SMBIOS dump %s: %w", path, err)
-	}
-	ep = ep[:n]
+	ep := data[:min(len(data), entryPointBytes)]
 	e, err := parseEntryPoint(ep)
 	if err != nil {
 		return nil, fmt.Errorf("SMBIOS dump %s: %w", path, err)
 	}
-	length := min(int64(e.tableLength), maxTableBytes)
-	if e.tableAddress > math.MaxInt64-maxTableBytes {
-		return nil, fmt.Errorf("SMBIOS dump %s: table address 0x%X is beyond any file", path, e.tableAddress)
+	var table []byte
+	if e.tableAddress < uint64(len(data)) {
+		table = data[e.tableAddress:]
 	}
-	table, err := io.ReadAll(io.NewSectionReader(f, int64(e.tableAddress), length))
-	if err != nil {
-		return nil, fmt.Errorf("read SMBIOS dump %s: %w", path, err)
-	}
+	table = table[:min(len(table), e.tableLength)]
 	r, err := Decode(ep, table)
 	if err != nil {
 		return nil, fmt.Errorf("SMBIOS dump %s: %w", path, err)
 	}
-	if int64(len(table)) < length && !e.is64 {
-		r.Warnings = append(r.Warnings, fmt.Sprintf("%s holds %d of the %d table bytes the entry point announces", path, len(table), length))
+	switch {
+	case e.tableAddress >= uint64(len(data)):
+		r.Warnings = append(r.Warnings, fmt.Sprintf("%s: the table address 0x%X the entry point gives is past the end of the file (%d bytes)", path, e.tableAddress, len(data)))
+	case len(table) < e.tableLength && !e.is64:
+		r.Warnings = append(r.Warnings, fmt.Sprintf("%s holds %d of the %d table bytes the entry point announces", path, len(table), e.tableLength))
 	}
 	r.Source = path
 	return r, nil

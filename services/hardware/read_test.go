@@ -3,10 +3,13 @@ package hardware
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // writeDump writes ep and table as `dmidecode --dump-bin` does, with the table at addr
@@ -129,5 +132,100 @@ func TestReadSysfs(t *testing.T) {
 		if !strings.Contains(err.Error(), c.wantInText) {
 			t.Errorf("case %d (%s): error %q does not name %s", i, c.name, err, c.wantInText)
 		}
+	}
+}
+
+// TestHostileSources: whatever a dump or sysfs path turns out to be, the reader neither
+// blocks nor reads past MaxSourceBytes (issue 10, faults 1 and 2), and a pipe is read.
+func TestHostileSources(t *testing.T) {
+	b := sampleTable()
+	ep, table := b.entry32(2, 8), b.bytes()
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sysfs := func(name string, dmi func(path string) error) string {
+		d := filepath.Join(dir, name)
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, "smbios_entry_point"), ep, 0o444); err != nil {
+			t.Fatal(err)
+		}
+		if err := dmi(filepath.Join(d, "DMI")); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	zero := sysfs("zero", func(p string) error { return os.Symlink("/dev/zero", p) })
+	fifoDMI := sysfs("fifo-dmi", func(p string) error { return syscall.Mkfifo(p, 0o644) })
+	huge := sysfs("huge", func(p string) error { return os.WriteFile(p, make([]byte, MaxSourceBytes+1), 0o444) })
+	hugeDump := filepath.Join(dir, "huge.bin")
+	if err := os.WriteFile(hugeDump, append(append([]byte(nil), ep...), make([]byte, MaxSourceBytes)...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		read func() (*Report, error)
+		want string
+	}{
+		{"dump: FIFO without a writer", func() (*Report, error) { return ReadDump(fifo) }, "found \"\""},
+		{"sysfs: DMI links to /dev/zero", func() (*Report, error) { return ReadSysfs(zero) }, "DMI: not a regular file but a character device"},
+		{"sysfs: DMI is a FIFO", func() (*Report, error) { return ReadSysfs(fifoDMI) }, "DMI: not a regular file but a FIFO"},
+		{"sysfs: DMI over the cap", func() (*Report, error) { return ReadSysfs(huge) }, "DMI: larger than 1048576 bytes"},
+		{"dump over the cap", func() (*Report, error) { return ReadDump(hugeDump) }, "huge.bin: larger than 1048576 bytes"},
+	}
+	for i, c := range cases {
+		done := make(chan error, 1)
+		go func() { _, err := c.read(); done <- err }()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("case %d (%s): error %v, want one saying %q", i, c.name, err, c.want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("case %d (%s): still reading after 10 s", i, c.name)
+		}
+	}
+
+	// A pipe (what /dev/stdin is under `cat dump | hostkit-hwd report --from-dump
+	// /dev/stdin`) is read to its end and decoded like the file.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	data, err := os.ReadFile(writeDump(t, ep, table, 0x20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { pw.Write(data); pw.Close() }()
+	r, err := ReadDump(fmt.Sprintf("/proc/self/fd/%d", pr.Fd()))
+	if err != nil || r.BIOS == nil || len(r.Warnings) != 0 {
+		t.Errorf("dump from a pipe: %+v, %v; want the BIOS and no warnings", r, err)
+	}
+}
+
+// TestTableAddressPastTheEnd: a dump whose entry point points past its end gives a
+// report that says so and holds nothing.
+func TestTableAddressPastTheEnd(t *testing.T) {
+	b := sampleTable()
+	path := writeDump(t, b.entry32(2, 8), nil, 0x20)
+	data, _ := os.ReadFile(path)
+	ep := data[:0x1F]
+	binary.LittleEndian.PutUint32(ep[0x18:], 0x100000)
+	ep[0x15], ep[4] = 0, 0
+	ep[0x15] = -sum(ep[0x10:0x1F])
+	ep[4] = -sum(ep[:0x1F])
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := ReadDump(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Empty() || !strings.Contains(strings.Join(r.Warnings, "\n"), "0x100000 the entry point gives is past the end of the file") {
+		t.Errorf("empty %v, warnings %q; want an empty report saying the address is past the end", r.Empty(), r.Warnings)
 	}
 }

@@ -164,6 +164,13 @@ func Unavailable(source, reason string) *Report {
 	}
 }
 
+// Empty reports whether r holds none of the structures a report shows (BIOS, system,
+// baseboard, chassis, processors, memory): tables of which nothing could be decoded.
+func (r *Report) Empty() bool {
+	return r.BIOS == nil && r.System == nil && r.Baseboard == nil && r.Chassis == nil && len(r.Processors) == 0 &&
+		len(r.Memory.Arrays) == 0 && len(r.Memory.MappedRanges) == 0
+}
+
 // WithoutSecrets returns a deep copy of r in which every serial number, UUID and asset
 // tag is nil, for callers not allowed to read them. r itself is not changed.
 func (r *Report) WithoutSecrets() *Report {

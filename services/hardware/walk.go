@@ -19,7 +19,10 @@ const (
 //
 // A 32-bit table ends after the announced number of structures (or at the end of the
 // data when none is announced); a 64-bit table ends at the end-of-table structure
-// (type 127), as SMBIOS 3 requires. A structure with a length below 4, one that runs
+// (type 127), as SMBIOS 3 requires. After the walk, a 32-bit table is checked as
+// dmidecode checks it: the announced count of structures, and that they fill the
+// announced length; a mismatch in a table that is all there is a warning (a structure
+// whose length swallows its neighbours shows no other sign). A structure with a length below 4, one that runs
 // past the end of the data, or one whose string set is not terminated stops the walk:
 // nothing after it can be located reliably. Each of these adds a warning.
 func walkTable(table []byte, ep entryPoint) ([]*smbios.Structure, []string) {
@@ -65,11 +68,18 @@ func walkTable(table []byte, ep entryPoint) ([]*smbios.Structure, []string) {
 		}
 	}
 	switch {
-	case sawEnd:
 	case ep.is64:
-		warnings = append(warnings, fmt.Sprintf("table ends after %d structures without an end-of-table structure (type 127); table truncated", len(structures)))
-	case ep.structures > 0 && len(structures) < ep.structures:
+		if !sawEnd {
+			warnings = append(warnings, fmt.Sprintf("table ends after %d structures without an end-of-table structure (type 127); table truncated", len(structures)))
+		}
+	case ep.structures > 0 && len(structures) < ep.structures && len(table) < ep.tableLength:
 		warnings = append(warnings, fmt.Sprintf("table ends after %d of the %d structures the entry point announces; table truncated", len(structures), ep.structures))
+	case ep.structures > 0 && len(structures) != ep.structures:
+		// The table is all there, so a structure's length is wrong: one that claims its
+		// neighbours' bytes hides them and shifts every string index after it.
+		warnings = append(warnings, fmt.Sprintf("the entry point announces %d structures, but the %d-byte table holds %d: a structure length is wrong, and what follows it may be misread", ep.structures, len(table), len(structures)))
+	case ep.structures > 0 && off < len(table):
+		warnings = append(warnings, fmt.Sprintf("the entry point announces a %d-byte table, but its %d structures occupy %d bytes: a structure length may be wrong", len(table), len(structures), off))
 	}
 	return structures, warnings
 }
