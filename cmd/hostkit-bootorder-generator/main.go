@@ -13,7 +13,8 @@
 // A generator must be fast and may not use D-Bus, and bad input must never stop a boot:
 // every problem is a warning on stderr (which systemd sends to the journal), prefixed
 // with the program name and naming the file, and the generator exits 0. It exits 1 only
-// when it cannot write its output directory, or on a bug (a panic, whose stack it logs).
+// when it cannot write its output directory, or on a bug (a panic, whose stack it logs),
+// and 64 (EX_USAGE) when not given one or three directories.
 //
 // Environment: HOSTKIT_BOOTORDER_ROOT reads the system under another root directory
 // (tests, benchmarks; paths in the output stay as on the target). HOSTKIT_BOOTORDER_MODE
@@ -30,6 +31,8 @@ import (
 	"runtime/debug"
 	"strings"
 
+	"github.com/hostkit/hostkit/internal/lifecycle"
+	"github.com/hostkit/hostkit/internal/term"
 	"github.com/hostkit/hostkit/services/bootorder"
 )
 
@@ -45,9 +48,9 @@ func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
 
 func run(args []string, stderr io.Writer) (code int) {
 	warn := func(format string, a ...any) {
-		// One line per warning, so that each is one journal entry.
-		msg := strings.ReplaceAll(fmt.Sprintf(format, a...), "\n", " ")
-		fmt.Fprintf(stderr, "%s: %s\n", prog, msg)
+		// One line per warning, so that each is one journal entry, escaped as all
+		// hostkit text is (a script's name may hold control characters).
+		fmt.Fprintf(stderr, "%s: %s\n", prog, term.Escape(fmt.Sprintf(format, a...)))
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -66,7 +69,7 @@ func run(args []string, stderr io.Writer) (code int) {
 		normal, late = args[0], args[2]
 	default:
 		warn("usage: %s NORMAL-DIR [EARLY-DIR LATE-DIR] (systemd runs it; see hostkit-bootorder-generator(8))", prog)
-		return 1
+		return lifecycle.ExitUsage
 	}
 	// Init scripts belong to the real root, not to an initrd that may carry generators.
 	if os.Getenv("SYSTEMD_IN_INITRD") == "1" {

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/hostkit/hostkit/internal/lifecycle"
+	"github.com/hostkit/hostkit/internal/term"
 	"github.com/hostkit/hostkit/services/bootorder"
 )
 
@@ -16,8 +18,9 @@ import (
 // or with --json as the plan's JSON. Paths are as on the target system. Without --mode
 // the mode is the one the generator would choose for DIR. Warnings about the input are
 // part of the output, not an error: the result is nil whenever DIR could be read. A root
-// that is not a readable directory, a bad flag or a bad mode is an error; --help prints
-// usage and returns nil.
+// that is not a readable directory is an error; a bad flag or a bad mode is an error
+// marked lifecycle.UsageError; --help prints usage and returns nil. The text goes
+// through term.NewWriter: names from DIR may hold control characters.
 func runPlan(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("hostkit-bootorder plan", flag.ContinueOnError)
 	root := fs.String("root", "", "plan for the system under `DIR` (required; / for this system)")
@@ -27,20 +30,20 @@ func runPlan(args []string, stdout io.Writer) error {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
-		return err
+		return lifecycle.UsageError(err)
 	}
 	switch {
 	case fs.NArg() > 0:
-		return fmt.Errorf("plan: unexpected argument %q", fs.Arg(0))
+		return lifecycle.UsageError(fmt.Errorf("plan: unexpected argument %q", fs.Arg(0)))
 	case *root == "":
-		return errors.New("plan: --root DIR is required (use --root / for this system)")
+		return lifecycle.UsageError(errors.New("plan: --root DIR is required (use --root / for this system)"))
 	}
 	switch *mode {
 	case "":
 		*mode = bootorder.DetectMode(*root)
 	case bootorder.ModeDropIns, bootorder.ModeWrappers:
 	default:
-		return fmt.Errorf("plan: --mode %q: want %s or %s", *mode, bootorder.ModeDropIns, bootorder.ModeWrappers)
+		return lifecycle.UsageError(fmt.Errorf("plan: --mode %q: want %s or %s", *mode, bootorder.ModeDropIns, bootorder.ModeWrappers))
 	}
 
 	tree, err := bootorder.Scan(*root)
@@ -53,5 +56,5 @@ func runPlan(args []string, stdout io.Writer) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(p)
 	}
-	return bootorder.WritePlanText(stdout, p)
+	return bootorder.WritePlanText(term.NewWriter(stdout), p)
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 
 	"github.com/hostkit/hostkit/internal/lifecycle"
+	"github.com/hostkit/hostkit/internal/term"
 	"github.com/hostkit/hostkit/services/bootorder"
 )
 
@@ -30,10 +31,10 @@ func runVerify(args []string, stdout io.Writer) error {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
-		return err
+		return lifecycle.UsageError(err)
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("verify: unexpected argument %q", fs.Arg(0))
+		return lifecycle.UsageError(fmt.Errorf("verify: unexpected argument %q", fs.Arg(0)))
 	}
 	lifecycle.SetupLogging("hostkit-bootorder")
 	p, source, err := loadPlan(o.planFile)
@@ -59,7 +60,7 @@ func runVerify(args []string, stdout io.Writer) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(v)
 	}
-	return bootorder.WriteVerificationText(stdout, v)
+	return bootorder.WriteVerificationText(term.NewWriter(stdout), v)
 }
 
 // logVerification logs each violation as its own journal entry, with UNIT= (the unit that

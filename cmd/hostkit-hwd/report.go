@@ -7,28 +7,40 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/hostkit/hostkit/internal/lifecycle"
+	"github.com/hostkit/hostkit/internal/term"
 	"github.com/hostkit/hostkit/services/hardware"
 )
 
-// runReport implements `hostkit-hwd report [--from-dump FILE] [--json] [--sysfs DIR]`:
-// it prints the hardware report read from a dmidecode dump or from sysfs, as text or,
-// with --json, as the full indented JSON report (serials included: the caller runs it
-// and can read the tables anyway). A machine without SMBIOS tables prints the
-// unavailable report and returns nil; an unreadable or unusable file is an error naming
-// it; --help prints usage and returns nil.
+// runReport implements `hostkit-hwd report [--from-dump FILE] [--sysfs DIR] [--json]`:
+// it prints the hardware report read from a dmidecode dump (a regular file, or a pipe
+// such as /dev/stdin) or from sysfs, as text or, with --json, as the full indented JSON
+// report (serials included: the caller runs it and can read the tables anyway). A
+// machine without SMBIOS tables prints the unavailable report and returns nil; an
+// unreadable or unusable file is an error naming it, and so are tables of which nothing
+// at all could be decoded (after the report, which says why). With both --from-dump and
+// --sysfs the dump is read, as documented. A wrong command line (also an empty FILE or
+// DIR) is an error marked lifecycle.UsageError; --help prints usage and returns nil.
 func runReport(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("hostkit-hwd report", flag.ContinueOnError)
-	dump := fs.String("from-dump", "", "read the tables from `FILE` written by dmidecode --dump-bin instead of sysfs")
+	dump := fs.String("from-dump", "", "read the tables from `FILE` written by dmidecode --dump-bin instead of sysfs (a pipe such as /dev/stdin is read too)")
 	asJSON := fs.Bool("json", false, "print the full report as JSON")
 	sysfs := fs.String("sysfs", hardware.SysfsDir, "read smbios_entry_point and DMI from `DIR`")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
-		return err
+		return lifecycle.UsageError(err)
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("report: unexpected argument %q", fs.Arg(0))
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	switch {
+	case fs.NArg() > 0:
+		return lifecycle.UsageError(fmt.Errorf("report: unexpected argument %q", fs.Arg(0)))
+	case set["from-dump"] && *dump == "":
+		return lifecycle.UsageError(errors.New("report: --from-dump needs a file name (without --from-dump the tables are read from sysfs)"))
+	case set["sysfs"] && *sysfs == "":
+		return lifecycle.UsageError(errors.New("report: --sysfs needs a directory"))
 	}
 
 	var (
@@ -50,7 +62,15 @@ func runReport(args []string, stdout io.Writer) error {
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+		err = enc.Encode(r)
+	} else {
+		err = hardware.WriteText(term.NewWriter(stdout), r)
 	}
-	return hardware.WriteText(stdout, r)
+	if err != nil {
+		return err
+	}
+	if r.Available && r.Empty() {
+		return fmt.Errorf("nothing could be decoded from the tables of %s (see the warnings)", r.Source)
+	}
+	return nil
 }

@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 
+	"github.com/hostkit/hostkit/internal/lifecycle"
+	"github.com/hostkit/hostkit/internal/term"
 	"github.com/hostkit/hostkit/services/bootorder"
 )
 
@@ -32,11 +35,8 @@ func writeIndented(stdout io.Writer, method, data string) error {
 func bootPlan(busSpec string, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("hostkitctl boot plan", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print the plan as JSON, as Plan() returns it")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, 0); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("boot plan: unexpected argument %q", fs.Arg(0))
 	}
 	var data string
 	if err := callService(busSpec, bootName, bootPath, "Plan", false, nil, &data); err != nil {
@@ -49,7 +49,7 @@ func bootPlan(busSpec string, args []string, stdout io.Writer) error {
 	if err := json.Unmarshal([]byte(data), &p); err != nil {
 		return fmt.Errorf("Plan() returned a plan this hostkitctl cannot read: %w", err)
 	}
-	return bootorder.WritePlanText(stdout, &p)
+	return bootorder.WritePlanText(term.NewWriter(stdout), &p)
 }
 
 // errViolated makes `boot verify` exit 1 after printing its result: like
@@ -64,11 +64,8 @@ func (e errViolated) Error() string {
 func bootVerify(busSpec string, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("hostkitctl boot verify", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print the verification as JSON, as Verify() returns it")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, 0); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("boot verify: unexpected argument %q", fs.Arg(0))
 	}
 	var data string
 	if err := callService(busSpec, bootName, bootPath, "Verify", false, nil, &data); err != nil {
@@ -82,7 +79,7 @@ func bootVerify(busSpec string, args []string, stdout io.Writer) error {
 	if *asJSON {
 		err = writeIndented(stdout, "Verify", data)
 	} else {
-		err = bootorder.WriteVerificationText(stdout, &v)
+		err = bootorder.WriteVerificationText(term.NewWriter(stdout), &v)
 	}
 	if err != nil {
 		return err
@@ -95,12 +92,12 @@ func bootVerify(busSpec string, args []string, stdout io.Writer) error {
 
 func bootExplain(busSpec string, args []string, stdout io.Writer) error {
 	if len(args) != 1 {
-		return fmt.Errorf("boot explain takes one unit, e.g. `hostkitctl boot explain nginx.service`")
+		return lifecycle.UsageError(errors.New("boot explain takes one unit, e.g. `hostkitctl boot explain nginx.service`"))
 	}
 	var text string
 	if err := callService(busSpec, bootName, bootPath, "Explain", false, []any{args[0]}, &text); err != nil {
 		return err
 	}
-	_, err := io.WriteString(stdout, text)
+	_, err := io.WriteString(term.NewWriter(stdout), text)
 	return err
 }

@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 
+	"github.com/hostkit/hostkit/internal/lifecycle"
+	"github.com/hostkit/hostkit/internal/term"
 	"github.com/hostkit/hostkit/services/hardware"
 )
 
@@ -21,11 +24,8 @@ const hwName, hwPath = "org.hostkit.Hardware1", "/org/hostkit/Hardware1"
 func hwReport(busSpec string, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("hostkitctl hw report", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print the report as JSON, as Describe() returns it")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, 0); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("hw report: unexpected argument %q", fs.Arg(0))
 	}
 	var data string
 	if err := callService(busSpec, hwName, hwPath, "Describe", false, nil, &data); err != nil {
@@ -44,24 +44,24 @@ func hwReport(busSpec string, args []string, stdout io.Writer) error {
 	if err := json.Unmarshal([]byte(data), &r); err != nil {
 		return fmt.Errorf("Describe() returned a report this hostkitctl cannot read: %w", err)
 	}
-	return hardware.WriteText(stdout, &r)
+	return hardware.WriteText(term.NewWriter(stdout), &r)
 }
 
 func hwSerial(busSpec string, args []string, stdout io.Writer) error {
 	if len(args) > 0 {
-		return fmt.Errorf("hw serial takes no arguments")
+		return lifecycle.UsageError(errors.New("hw serial takes no arguments"))
 	}
 	var serial string
 	if err := callService(busSpec, hwName, hwPath, "GetHardwareSerial", true, nil, &serial); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintln(stdout, serial)
+	_, err := fmt.Fprintln(term.NewWriter(stdout), serial)
 	return err
 }
 
 func hwReload(busSpec string, args []string, stdout io.Writer) error {
 	if len(args) > 0 {
-		return fmt.Errorf("hw reload takes no arguments")
+		return lifecycle.UsageError(errors.New("hw reload takes no arguments"))
 	}
 	return callService(busSpec, hwName, hwPath, "Reload", true, nil)
 }

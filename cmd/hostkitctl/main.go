@@ -14,10 +14,14 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/hostkit/hostkit/internal/bus"
+	"github.com/hostkit/hostkit/internal/lifecycle"
+	"github.com/hostkit/hostkit/internal/term"
 	"github.com/hostkit/hostkit/internal/version"
 )
 
-// A command is one `hostkitctl GROUP VERB`; run gets the remaining arguments.
+// A command is one `hostkitctl GROUP VERB`; run gets the remaining arguments. Its text
+// output goes through term.NewWriter; a mistake in its arguments is an error marked
+// lifecycle.UsageError (exit status 64).
 type command struct {
 	usage string
 	run   func(busSpec string, args []string, stdout io.Writer) error
@@ -28,8 +32,8 @@ var commands = map[string]command{}
 
 func main() {
 	if err := run(os.Args[1:], os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "hostkitctl:", err)
-		os.Exit(1)
+		fmt.Fprintln(os.Stderr, "hostkitctl:", term.Escape(err.Error()))
+		os.Exit(lifecycle.ExitCode(err))
 	}
 }
 
@@ -42,7 +46,7 @@ func run(args []string, stdout io.Writer) error {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
-		return err
+		return lifecycle.UsageError(err)
 	}
 	if *showVersion {
 		fmt.Fprintln(stdout, "hostkitctl", version.Version)
@@ -50,19 +54,34 @@ func run(args []string, stdout io.Writer) error {
 	}
 	if fs.NArg() < 2 {
 		usage(fs)
-		return errors.New("missing command")
+		return lifecycle.UsageError(errors.New("missing command"))
 	}
 	key := fs.Arg(0) + " " + fs.Arg(1)
 	cmd, ok := commands[key]
 	if !ok {
 		usage(fs)
-		return fmt.Errorf("unknown command %q", key)
+		return lifecycle.UsageError(fmt.Errorf("unknown command %q", key))
 	}
 	err := cmd.run(*busSpec, fs.Args()[2:], stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil // the command's flag set printed its usage
 	}
 	return err
+}
+
+// parseFlags parses a command's flags and allows no further arguments than maxArgs; a
+// mistake is a usage error. --help gives flag.ErrHelp, which run turns into success.
+func parseFlags(fs *flag.FlagSet, args []string, maxArgs int) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return lifecycle.UsageError(err)
+	}
+	if fs.NArg() > maxArgs {
+		return lifecycle.UsageError(fmt.Errorf("%s: unexpected argument %q", strings.TrimPrefix(fs.Name(), "hostkitctl "), fs.Arg(maxArgs)))
+	}
+	return nil
 }
 
 // callService calls method on the object path of the service dest (whose interface has

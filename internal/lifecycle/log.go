@@ -2,12 +2,15 @@ package lifecycle
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"strings"
 
 	"github.com/coreos/go-systemd/v22/journal"
+
+	"github.com/hostkit/hostkit/internal/term"
 )
 
 // SetupLogging makes slog write to the journal with structured fields when stderr is
@@ -26,16 +29,49 @@ func SetupLogging(ident string) {
 // toJournal is set when SetupLogging chose the journal.
 var toJournal bool
 
-// Fail ends a program that failed with err, exit status 1: under systemd (SetupLogging
-// chose the journal) as a journal entry at priority err, so that `systemctl status`
-// shows it as an error; otherwise as one plain "prog: err" line on stderr.
+// Fail ends a program that failed with err, with ExitCode(err): under systemd
+// (SetupLogging chose the journal) as a journal entry at priority err, so that
+// `systemctl status` shows it as an error; otherwise as one "prog: err" line on stderr,
+// its control characters escaped (the error may quote a file name or a line of input).
 func Fail(prog string, err error) {
 	if toJournal {
 		slog.Error(err.Error())
 	} else {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", prog, err)
+		fmt.Fprintf(os.Stderr, "%s: %s\n", prog, term.Escape(err.Error()))
 	}
-	os.Exit(1)
+	os.Exit(ExitCode(err))
+}
+
+// ExitUsage is the exit status of a command whose command line is wrong (an unknown
+// flag or command, a missing or extra argument): EX_USAGE of sysexits.h, as BSD tools
+// and systemd's own tools use it. Any other failure exits 1.
+const ExitUsage = 64
+
+// UsageError marks err as a mistake in the command line, for which Fail and ExitCode
+// give ExitUsage. It returns nil for nil.
+func UsageError(err error) error {
+	if err == nil {
+		return nil
+	}
+	return usageError{err}
+}
+
+type usageError struct{ err error }
+
+func (u usageError) Error() string { return u.err.Error() }
+func (u usageError) Unwrap() error { return u.err }
+
+// ExitCode is the exit status for err: 0 for nil, ExitUsage for an error marked with
+// UsageError (also when wrapped), 1 otherwise.
+func ExitCode(err error) int {
+	var u usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &u):
+		return ExitUsage
+	}
+	return 1
 }
 
 type journalHandler struct {

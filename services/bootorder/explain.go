@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/hostkit/hostkit/internal/term"
 )
 
 // Explain says in plain text why unit is where it is in p: what kind of unit it is and
@@ -135,12 +137,14 @@ func Explain(p *Plan, unit string) (string, error) {
 	return b.String(), nil
 }
 
-// FormatWarning renders w as compilers do: "PATH:LINE: MESSAGE" (no line when it is 0).
+// FormatWarning renders w as compilers do: "PATH:LINE: MESSAGE" (no line when it is 0),
+// as one line: control characters in the path (a file name in the input) or the message
+// are escaped as term.Escape does.
 func FormatWarning(w Warning) string {
 	if w.Line > 0 {
-		return w.Path + ":" + strconv.Itoa(w.Line) + ": " + w.Message
+		return term.Escape(w.Path) + ":" + strconv.Itoa(w.Line) + ": " + term.Escape(w.Message)
 	}
-	return w.Path + ": " + w.Message
+	return term.Escape(w.Path) + ": " + term.Escape(w.Message)
 }
 
 func describeSource(u *Unit) string {

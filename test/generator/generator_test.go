@@ -340,12 +340,13 @@ func TestEmptyRoot(t *testing.T) {
 	}
 }
 
-// TestUsage: systemd always passes three directories; anything else is a usage error.
+// TestUsage: systemd always passes three directories; anything else is a usage error,
+// exit status 64 (EX_USAGE).
 func TestUsage(t *testing.T) {
 	for i, args := range [][]string{{}, {"a", "b"}} {
 		out, err := exec.Command(binary, args...).CombinedOutput()
-		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), "usage") {
-			t.Errorf("case %d (%q): %v, %s; want exit 1 with usage", i, args, err, out)
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 64 || !strings.Contains(string(out), "usage") {
+			t.Errorf("case %d (%q): %v, %s; want exit 64 with usage", i, args, err, out)
 		}
 	}
 }

@@ -3,8 +3,12 @@
 package integration
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -313,4 +317,136 @@ func deref(s *string) string {
 		return "<null>"
 	}
 	return *s
+}
+
+// command is what one run of a project binary did.
+type command struct {
+	stdout, stderr string
+	code           int // exit status; -1 when killed after the timeout
+}
+
+// runCommand runs a project binary, copied into sh, as root with stdin (nil: none), and
+// kills it after 20 s: the hostile inputs below once made the commands hang.
+func runCommand(t *testing.T, sh *testbus.Shared, stdin io.Reader, name string, args ...string) command {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, sh.Binary(t, name), args...)
+	var out, errOut bytes.Buffer
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, &out, &errOut
+	err := cmd.Run()
+	c := command{stdout: out.String(), stderr: errOut.String(), code: cmd.ProcessState.ExitCode()}
+	if ctx.Err() != nil {
+		t.Errorf("%s %q still running after 20 s; killed", name, args)
+		c.code = -1
+	} else if err != nil && c.code <= 0 {
+		t.Fatalf("%s %q: %v", name, args, err)
+	}
+	return c
+}
+
+// TestReportHostileInput runs `hostkit-hwd report` on the inputs of issue 10: each ends
+// at once with the exit status and message it should, and control characters from the
+// input never reach the terminal.
+func TestReportHostileInput(t *testing.T) {
+	sh := testbus.Share(t)
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sysfs := filepath.Join(dir, "sysfs")
+	good, err := os.ReadFile(dump(t, "SuperMicro-X9DBL.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(sysfs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(sysfs, "smbios_entry_point"), good[:32], 0o444); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/dev/zero", filepath.Join(sysfs, "DMI")); err != nil {
+		t.Fatal(err)
+	}
+	swallow := filepath.Join(dir, "swallow.bin")
+	bad := append([]byte(nil), good...)
+	bad[0x21] = 0xFF // the first structure's length: it swallows its neighbours
+	if err := os.WriteFile(swallow, bad, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	escName := filepath.Join(dir, "\x1b[2J\x1b]0;owned\a.bin")
+	if err := os.WriteFile(escName, good, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name   string
+		stdin  []byte
+		args   []string
+		code   int
+		stdout string // in stdout
+		stderr string // in stderr
+	}{
+		{"FIFO without a writer", nil, []string{"--from-dump", fifo}, 1, "", "expected anchor"},
+		{"sysfs DMI is /dev/zero", nil, []string{"--sysfs", sysfs}, 1, "", "DMI: not a regular file but a character device"},
+		{"structure swallows its neighbours", nil, []string{"--from-dump", swallow}, 0, "115 structures, but the 4631-byte table holds 113", ""},
+		{"dump from a pipe", good, []string{"--from-dump", "/dev/stdin"}, 0, "System Vendor: Thomas-Krenn.AG", ""},
+		{"empty dump name", nil, []string{"--from-dump", ""}, 64, "", "--from-dump needs a file name"},
+		{"dump and sysfs: the dump, as documented", nil, []string{"--from-dump", swallow, "--sysfs", sysfs}, 0, "Source: " + swallow, ""},
+		{"empty sysfs directory", nil, []string{"--sysfs", ""}, 64, "", "--sysfs needs a directory"},
+		{"unknown flag", nil, []string{"--frobnicate"}, 64, "", "flag provided but not defined"},
+		{"control characters in the file name", nil, []string{"--from-dump", escName}, 0, `Source: ` + filepath.Join(dir, `\x1b[2J\x1b]0;owned\a.bin`), ""},
+		{"control characters in an error", nil, []string{"--from-dump", escName + "x"}, 1, "", `\x1b[2J\x1b]0;owned\a.binx`},
+	}
+	for i, c := range cases {
+		var stdin io.Reader
+		if c.stdin != nil {
+			stdin = bytes.NewReader(c.stdin)
+		}
+		r := runCommand(t, sh, stdin, "hostkit-hwd", append([]string{"report"}, c.args...)...)
+		if r.code != c.code || !strings.Contains(r.stdout, c.stdout) || !strings.Contains(r.stderr, c.stderr) {
+			t.Errorf("case %d (%s): exit %d, stdout %q, stderr %q; want exit %d, %q in stdout, %q in stderr",
+				i, c.name, r.code, clipText(r.stdout), r.stderr, c.code, c.stdout, c.stderr)
+		}
+		if strings.ContainsAny(r.stdout+r.stderr, "\x1b\a") {
+			t.Errorf("case %d (%s): a control character reached the terminal: %q %q", i, c.name, clipText(r.stdout), r.stderr)
+		}
+	}
+}
+
+// TestReportNothingDecodedFails: a dump whose table address lies past its end gives the
+// report that says so, and exit status 1.
+func TestReportNothingDecodedFails(t *testing.T) {
+	data, err := os.ReadFile(dump(t, "SuperMicro-X9DBL.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[0x18], data[0x19], data[0x1A], data[0x1B] = 0, 0, 0x10, 0 // table at 1 MiB
+	data[0x15] = 0
+	data[0x15] = -checksum(data[0x10:0x1F])
+	data[4] = 0
+	data[4] = -checksum(data[:0x1F])
+	path := filepath.Join(t.TempDir(), "far.bin")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := runCommand(t, testbus.Share(t), nil, "hostkit-hwd", "report", "--from-dump", path)
+	if r.code != 1 || !strings.Contains(r.stdout, "past the end of the file") || !strings.Contains(r.stderr, "nothing could be decoded") {
+		t.Errorf("exit %d, stdout %q, stderr %q; want exit 1, the warning and the error", r.code, r.stdout, r.stderr)
+	}
+}
+
+func checksum(b []byte) byte {
+	var s byte
+	for _, c := range b {
+		s += c
+	}
+	return s
+}
+
+func clipText(s string) string {
+	if len(s) > 300 {
+		return s[:300] + "..."
+	}
+	return s
 }
