@@ -3,7 +3,7 @@ package bootorder
 import (
 	"io/fs"
 	"os"
-	"path/filepath"
+	"path"
 )
 
 // ModeEnv names the environment variable that overrides DetectMode: "drop-ins" or
@@ -44,8 +44,9 @@ func DetectMode(root string) string {
 	case ModeDropIns, ModeWrappers:
 		return m
 	}
+	fsys := newRootFS(root)
 	for _, dir := range sysvGeneratorDirs {
-		switch sysvGeneratorEntry(filepath.Join(root, dir, sysvGeneratorName)) {
+		switch sysvGeneratorEntry(fsys, path.Join(dir, sysvGeneratorName)) {
 		case entryMask:
 			return ModeWrappers
 		case entryRuns:
@@ -63,14 +64,24 @@ const (
 	entryRuns                           // an executable that systemd runs
 )
 
-// sysvGeneratorEntry classifies one candidate path. A link to /dev/null is recognised by its
-// target rather than by following it, because under a root other than / an absolute
-// link would be followed on the host.
-func sysvGeneratorEntry(path string) sysvGeneratorState {
-	if target, err := os.Readlink(path); err == nil && target == "/dev/null" {
+// sysvGeneratorEntry classifies one candidate, p a path on the target system. Every
+// symbolic link on the way is resolved inside the root, as Scan resolves them (on a
+// usrmerged system /lib is a link to /usr/lib: followed on the host, it would make the
+// host's generator decide). A link to /dev/null is recognised by its target rather than
+// by following it, as /dev is not part of a root tree.
+func sysvGeneratorEntry(fsys *rootFS, p string) sysvGeneratorState {
+	_, dir, err := fsys.resolve(path.Dir(p))
+	if err != nil {
+		return entryNone
+	}
+	if res := fsys.lstatCached(path.Join(dir, path.Base(p))); res.err == nil && res.mode&fs.ModeSymlink != 0 && path.Clean(res.target) == "/dev/null" {
 		return entryMask
 	}
-	fi, err := os.Stat(path)
+	host, _, err := fsys.resolve(p)
+	if err != nil {
+		return entryNone
+	}
+	fi, err := os.Lstat(host) // every link is resolved: this is the file itself
 	if err != nil {
 		return entryNone
 	}

@@ -16,7 +16,7 @@ func TestDetectMode(t *testing.T) {
 	)
 	type entry struct {
 		path string
-		kind string // "exe", "empty", "plain" (not executable), "null" (link to /dev/null), "dir"
+		kind string // "exe", "empty", "plain" (not executable), "null" (link to /dev/null), "dir", "host-lib" (an absolute link to /usr/lib)
 	}
 	cases := []struct {
 		name    string
@@ -37,6 +37,10 @@ func TestDetectMode(t *testing.T) {
 		{"environment forces wrappers", []entry{{usr, "exe"}}, "wrappers", ModeWrappers},
 		{"environment forces drop-ins", nil, "drop-ins", ModeDropIns},
 		{"unknown environment value is ignored", []entry{{usr, "exe"}}, "sideways", ModeDropIns},
+		// Issue 10, fault 6: on a usrmerged root /lib links to /usr/lib; followed on the
+		// host, it found the host's generator.
+		{"usrmerged root without a generator", []entry{{"/lib", "host-lib"}}, "", ModeWrappers},
+		{"usrmerged root with a generator", []entry{{"/lib", "host-lib"}, {usr, "exe"}}, "", ModeDropIns},
 	}
 	for i, c := range cases {
 		root := t.TempDir()
@@ -57,6 +61,8 @@ func TestDetectMode(t *testing.T) {
 				err = os.Symlink("/dev/null", path)
 			case "dir":
 				err = os.Mkdir(path, 0o755)
+			case "host-lib":
+				err = os.Symlink("/usr/lib", path)
 			}
 			if err != nil {
 				t.Fatal(err)
