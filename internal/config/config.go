@@ -165,28 +165,46 @@ func Load(path string, opts []Option, repeated ...Repeated) error {
 var ErrNotRegular = errors.New("not a regular file")
 
 // OpenFile opens path for reading the way every hostkit program opens what it is given
-// (configuration, SMBIOS tables and dumps, init scripts): without blocking, so that a
-// FIFO without a writer or a device is never waited on, and with flags added to the open
-// flags (syscall.O_NOFOLLOW, say). It returns the file only when it is a regular file,
+// (configuration, SMBIOS tables and dumps, init scripts): what is not a regular file is
+// not opened at all (some devices act when opened), the rest without blocking, so that
+// a FIFO without a writer is never waited on, and with flags added to the open flags
+// (syscall.O_NOFOLLOW, say: then a final symbolic link is refused, not followed). It returns the file only when it is a regular file,
 // or, with pipes, a pipe or FIFO (such as /dev/stdin), which the caller reads to its end
 // with ReadAtMost. Anything else is closed again and is an error wrapping ErrNotRegular
-// that names path and says what it is. Errors name path.
+// that names path and says what it is. Errors are *fs.PathError, naming path.
 func OpenFile(path string, flags int, pipes bool) (*os.File, error) {
+	// Look before opening: opening some devices has effects (a watchdog arms, a tape
+	// rewinds). The check after opening covers a file replaced in between.
+	stat := os.Stat
+	if flags&syscall.O_NOFOLLOW != 0 {
+		stat = os.Lstat
+	}
+	if info, err := stat(path); err != nil {
+		return nil, err // an *fs.PathError, naming path
+	} else if err := readable(path, info.Mode(), pipes); err != nil {
+		return nil, err
+	}
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|flags, 0)
 	if err != nil {
-		return nil, err // an *fs.PathError, naming path
+		return nil, err
 	}
 	info, err := f.Stat()
+	if err == nil {
+		err = readable(path, info.Mode(), pipes)
+	}
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
-	mode := info.Mode()
+	return f, nil
+}
+
+// readable says why a file of mode is not one OpenFile returns (nil when it is).
+func readable(path string, mode fs.FileMode, pipes bool) error {
 	if mode.IsRegular() || pipes && mode&fs.ModeNamedPipe != 0 {
-		return f, nil
+		return nil
 	}
-	f.Close()
-	return nil, fmt.Errorf("%s: %w but %s", path, ErrNotRegular, kind(mode))
+	return &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("%w but %s", ErrNotRegular, kind(mode))}
 }
 
 // kind names what a file that is not regular is, for errors.
@@ -202,19 +220,21 @@ func kind(m fs.FileMode) string {
 		return "a block device"
 	case m.IsDir():
 		return "a directory"
+	case m&fs.ModeSymlink != 0:
+		return "a symbolic link"
 	}
 	return "of type " + m.Type().String()
 }
 
-// ReadAtMost reads f to its end, at most limit bytes: more is an error naming f. A pipe
-// is read until its writer closes it.
+// ReadAtMost reads f to its end, at most limit bytes: more is an error naming f (an
+// *fs.PathError, as every error it returns). A pipe is read until its writer closes it.
 func ReadAtMost(f *os.File, limit int64) ([]byte, error) {
 	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", f.Name(), err)
+		return nil, err // an *fs.PathError, naming f
 	}
 	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s: larger than %d bytes", f.Name(), limit)
+		return nil, &fs.PathError{Op: "read", Path: f.Name(), Err: fmt.Errorf("larger than %d bytes", limit)}
 	}
 	return data, nil
 }

@@ -1,6 +1,7 @@
 package bootorder
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -9,6 +10,8 @@ import (
 	"runtime"
 	"sync"
 	"syscall"
+
+	"github.com/hostkit/hostkit/internal/config"
 )
 
 // The scan is a few thousand system calls on a system with many scripts (a readlink per
@@ -121,23 +124,14 @@ func readRegularFile(host string) scriptFile {
 	return sf
 }
 
-// openRegular opens host for reading without following a final symbolic link and
-// without blocking, and returns (nil, nil) when what it opened is not a regular file.
+// openRegular opens host for reading as config.OpenFile does, without following a final
+// symbolic link, and returns (nil, nil) when what it opened is not a regular file.
 func openRegular(host string) (*os.File, error) {
-	f, err := os.OpenFile(host, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
-	if err != nil {
-		return nil, err
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		f.Close()
+	f, err := config.OpenFile(host, syscall.O_NOFOLLOW, false)
+	if errors.Is(err, config.ErrNotRegular) {
 		return nil, nil
 	}
-	return f, nil
+	return f, err
 }
 
 // prefetchScripts reads the regular files among entries of dir (a resolved target path)
@@ -153,21 +147,5 @@ func (r *rootFS) prefetchScripts(dir string, entries []os.DirEntry, files map[st
 	parallel(len(hosts), func(i int) { read[i] = readRegularFile(hosts[i]) })
 	for i, h := range hosts {
 		files[h] = read[i]
-	}
-}
-
-// fileKind names what a non-regular file is, for warnings.
-func fileKind(m fs.FileMode) string {
-	switch {
-	case m&fs.ModeNamedPipe != 0:
-		return "a FIFO"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeDevice != 0:
-		return "a device"
-	case m.IsDir():
-		return "a directory"
-	default:
-		return "not a regular file"
 	}
 }

@@ -3,12 +3,12 @@ package bootorder
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/hostkit/hostkit/internal/config"
 )
@@ -210,34 +210,15 @@ func parsePriority(v string) (Rule, error) {
 // Provides name to which ".service" is added.
 func ruleName(name string) bool { return isUnitName(name) || validName(name) }
 
-// maxRulesBytes bounds a rules file: a real one is a few lines, and a link to /dev/zero
-// must not take the generator's memory.
-const maxRulesBytes = 1 << 20
-
-// readRulesFile reads host, which must be a regular file of at most maxRulesBytes; like
-// the scripts, a FIFO or device is never opened.
+// readRulesFile reads host, which must be a regular file of at most config.MaxFileSize
+// bytes, as every hostkit configuration file; like the scripts, a FIFO or device is
+// never waited on, and a final symbolic link (the root's links are resolved already) is
+// not followed.
 func readRulesFile(host string) ([]byte, error) {
-	fi, err := os.Lstat(host)
+	f, err := config.OpenFile(host, syscall.O_NOFOLLOW, false)
 	if err != nil {
 		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("not a regular file but %s", fileKind(fi.Mode()))
-	}
-	f, err := openRegular(host)
-	if err != nil {
-		return nil, err
-	}
-	if f == nil {
-		return nil, errors.New("not a regular file")
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxRulesBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxRulesBytes {
-		return nil, fmt.Errorf("larger than %d bytes", maxRulesBytes)
-	}
-	return data, nil
+	return config.ReadAtMost(f, config.MaxFileSize)
 }
