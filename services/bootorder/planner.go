@@ -152,7 +152,8 @@ type planner struct {
 // every native unit a rule names. Units are listed in the planned start order; their
 // After, Before, Wants and Targets are sorted, every edge listed on both of its plan
 // units. Warnings are t's and the planner's (contradictions, cycles, rules that cannot
-// apply), sorted by path and line. The same Tree always gives the same Plan; PlanOrder
+// apply), sorted by path and line, at most maxWarningsPerFile for each file and then a
+// count of the rest. The same Tree always gives the same Plan; PlanOrder
 // never fails and never plans a cycle. See the comment above for how it orders.
 func PlanOrder(t *Tree, mode string) *Plan {
 	p := &planner{
@@ -578,10 +579,10 @@ func (p *planner) addOrderRules() {
 		for i := 1; i < len(rule.Order); i++ {
 			first, firstUnit := p.resolve(rule.Order[i-1])
 			then, thenUnit := p.resolve(rule.Order[i])
-			r := Reason{Path: rule.Path, Line: rule.Line, Why: rule.Text()}
+			r := Reason{Path: rule.Path, Line: rule.Line, Why: rule.pairText(i)}
 			switch {
 			case first != nil && first == then:
-				p.warn(rule.Path, rule.Line, "%s: %s is ordered after itself; left out", rule.Text(), firstUnit)
+				p.warn(rule.Path, rule.Line, "%s: %s is ordered after itself; left out", r.Why, firstUnit)
 			case first != nil && then != nil:
 				p.addEdge(first, then, strengthRule, r)
 			case then != nil:
@@ -589,51 +590,163 @@ func (p *planner) addOrderRules() {
 			case first != nil:
 				p.addExternal(first, false, thenUnit, strengthRule, r)
 			default:
-				p.warn(rule.Path, rule.Line, "%s: neither %s nor %s is a service hostkit plans; order targets in their unit files; left out", rule.Text(), firstUnit, thenUnit)
+				p.warn(rule.Path, rule.Line, "%s: neither %s nor %s is a service hostkit plans; order targets in their unit files; left out", r.Why, firstUnit, thenUnit)
 			}
 		}
 	}
 }
 
-// breakCycles drops explicit edges until none form a cycle, the weakest of each cycle
-// first, each drop a warning that names every unit of the cycle.
+// breakCycles drops explicit edges until none form a cycle, in time near-linear in the
+// edges whatever the input (the generator runs at boot): see breakCyclesAmong.
 func (p *planner) breakCycles() {
-	for {
-		sccs := p.cycles()
-		if len(sccs) == 0 {
-			return
+	var live []*relEdge
+	for _, e := range p.edges {
+		if !e.dropped {
+			live = append(live, e)
 		}
-		for _, scc := range sccs {
-			in := map[*node]bool{}
-			names := make([]string, len(scc))
-			for i, n := range scc {
-				in[n] = true
-				names[i] = n.u.Unit
+	}
+	p.breakCyclesAmong(live)
+}
+
+// breakCyclesAmong makes edges acyclic. Every cycle lies within one strongly connected
+// component, and each component is handled once: its stronger edges are made acyclic
+// first (the same way, recursively, so at most once per strength), then its units are
+// put in one order that keeps every stronger edge and, where a choice is left, goes by
+// the start order (group, priority, name); the weakest edges that go against that order
+// are dropped, each with a warning naming the cycle's units (a few of them, when many).
+// So a weaker relation never survives at the cost of a stronger one, as the former
+// "drop the weakest edge of each cycle, repeat" did, but without its quadratic time:
+// one component of n units with 2n edges costs O(n log n) instead of n rounds.
+func (p *planner) breakCyclesAmong(edges []*relEdge) {
+	for _, c := range components(p.nodes, edges) {
+		weakest := c.edges[0].strength
+		for _, e := range c.edges {
+			weakest = min(weakest, e.strength)
+		}
+		var strong, weak []*relEdge
+		for _, e := range c.edges {
+			if e.strength == weakest {
+				weak = append(weak, e)
+			} else {
+				strong = append(strong, e)
 			}
-			sort.Strings(names)
-			var weakest *relEdge
-			for _, e := range p.edges {
-				if e.dropped || !in[e.earlier] || !in[e.later] {
-					continue
-				}
-				if weakest == nil || e.strength < weakest.strength ||
-					e.strength == weakest.strength && (e.later.u.Unit > weakest.later.u.Unit ||
-						e.later.u.Unit == weakest.later.u.Unit && e.earlier.u.Unit > weakest.earlier.u.Unit) {
-					weakest = e
-				}
-			}
-			weakest.dropped = true
-			p.warn(weakest.reason.Path, weakest.reason.Line, "ordering cycle among %s; %s is left out (%s after %s), the weakest relation in the cycle",
-				strings.Join(names, ", "), weakest.reason.Why, weakest.later.u.Unit, weakest.earlier.u.Unit)
+		}
+		p.breakCyclesAmong(strong)
+		members := cycleMembers(c.nodes)
+		for _, e := range againstOrder(c.nodes, strong, weak) {
+			e.dropped = true
+			p.warn(e.reason.Path, e.reason.Line, "ordering cycle among %s; %s is left out (%s after %s), the weakest relation in the cycle",
+				members, e.reason.Why, e.later.u.Unit, e.earlier.u.Unit)
 		}
 	}
 }
 
-// cycles returns the strongly connected components of more than one node of the graph
-// of explicit edges (Tarjan's algorithm, iterative so that no input can exhaust a stack).
-func (p *planner) cycles() [][]*node {
+// cycleMembers names the units of a cycle for a warning, sorted: all of them, or the
+// first few and how many more.
+func cycleMembers(nodes []*node) string {
+	names := make([]string, len(nodes))
+	for i, n := range nodes {
+		names[i] = n.u.Unit
+	}
+	sort.Strings(names)
+	if len(names) > 6 {
+		return fmt.Sprintf("%s and %d more", strings.Join(names[:5], ", "), len(names)-5)
+	}
+	return strings.Join(names, ", ")
+}
+
+// againstOrder orders nodes (one strongly connected component) by strong and weak, its
+// internal edges, the strong ones acyclic: a topological sort taking the lowest node by
+// orderLess among those free to go, and when none is free (the weak edges close a cycle),
+// the lowest one whose strong predecessors have all gone. It returns the weak edges
+// that order a node after one that went later, the edges to drop. The weak edges all
+// have one strength, below every strong one.
+func againstOrder(nodes []*node, strong, weak []*relEdge) []*relEdge {
+	type state struct {
+		in, strongIn int // predecessors not yet placed: over all edges, over strong ones
+		out          []*relEdge
+		placed       bool
+		pos          int
+	}
+	st := make(map[*node]*state, len(nodes))
+	for _, n := range nodes {
+		st[n] = &state{}
+	}
+	for _, list := range [][]*relEdge{strong, weak} {
+		for _, e := range list {
+			if e.dropped {
+				continue
+			}
+			st[e.earlier].out = append(st[e.earlier].out, e)
+			st[e.later].in++
+		}
+	}
+	for _, e := range strong {
+		if !e.dropped {
+			st[e.later].strongIn++
+		}
+	}
+	weakest := 0
+	if len(weak) > 0 {
+		weakest = weak[0].strength
+	}
+	free, forced := &nodeHeap{}, &nodeHeap{}
+	for _, n := range nodes {
+		if st[n].in == 0 {
+			*free = append(*free, n)
+		}
+		if st[n].strongIn == 0 {
+			*forced = append(*forced, n)
+		}
+	}
+	heap.Init(free)
+	heap.Init(forced)
+	next := func(h *nodeHeap) *node {
+		for h.Len() > 0 {
+			if n := heap.Pop(h).(*node); !st[n].placed {
+				return n
+			}
+		}
+		return nil
+	}
+	for pos := range nodes {
+		n := next(free)
+		if n == nil {
+			n = next(forced) // never nil: the strong edges are acyclic
+		}
+		s := st[n]
+		s.placed, s.pos = true, pos
+		for _, e := range s.out {
+			w := st[e.later]
+			if w.placed {
+				continue
+			}
+			if w.in--; w.in == 0 {
+				heap.Push(free, e.later)
+			}
+			if e.strength > weakest {
+				if w.strongIn--; w.strongIn == 0 {
+					heap.Push(forced, e.later)
+				}
+			}
+		}
+	}
+	var drop []*relEdge
+	for _, e := range weak {
+		if !e.dropped && st[e.later].pos < st[e.earlier].pos {
+			drop = append(drop, e)
+		}
+	}
+	return drop
+}
+
+// components returns the strongly connected components of more than one node of the
+// graph of edges (Tarjan's algorithm, iterative so that no input can exhaust a stack),
+// each with the edges between its nodes. nodes gives the order in which they are
+// visited, so that the result does not depend on map order.
+func components(nodes []*node, edges []*relEdge) []component {
 	succ := map[*node][]*node{}
-	for _, e := range p.edges {
+	for _, e := range edges {
 		if !e.dropped {
 			succ[e.earlier] = append(succ[e.earlier], e.later)
 		}
@@ -641,15 +754,16 @@ func (p *planner) cycles() [][]*node {
 	index := map[*node]int{}
 	low := map[*node]int{}
 	onStack := map[*node]bool{}
+	comp := map[*node]int{}
 	var stack []*node
-	var out [][]*node
+	var out []component
 	next := 0
 	type frame struct {
 		n *node
 		i int
 	}
-	for _, root := range p.nodes {
-		if _, seen := index[root]; seen {
+	for _, root := range nodes {
+		if _, seen := index[root]; seen || len(succ[root]) == 0 {
 			continue
 		}
 		work := []frame{{root, 0}}
@@ -691,12 +805,26 @@ func (p *planner) cycles() [][]*node {
 					}
 				}
 				if len(scc) > 1 {
-					out = append(out, scc)
+					for _, w := range scc {
+						comp[w] = len(out) + 1
+					}
+					out = append(out, component{nodes: scc})
 				}
 			}
 		}
 	}
+	for _, e := range edges {
+		if c := comp[e.earlier]; !e.dropped && c != 0 && comp[e.later] == c {
+			out[c-1].edges = append(out[c-1].edges, e)
+		}
+	}
 	return out
+}
+
+// component is a strongly connected component: its nodes and the edges between them.
+type component struct {
+	nodes []*node
+	edges []*relEdge
 }
 
 // orderLess is a node's place when nothing but priority decides: group, priority (none
@@ -1002,8 +1130,28 @@ func (p *planner) result(order []*node, mode string) *Plan {
 		a, b := plan.Warnings[i], plan.Warnings[j]
 		return cmp.Or(cmp.Compare(a.Path, b.Path), cmp.Compare(a.Line, b.Line), cmp.Compare(a.Message, b.Message)) < 0
 	})
-	plan.Warnings = slices.Compact(plan.Warnings)
+	plan.Warnings = capWarnings(slices.Compact(plan.Warnings))
 	return plan
+}
+
+// capWarnings keeps the first maxWarningsPerFile warnings about each file of ws (sorted
+// by path) and says how many more there were, as ParseHeader does for one script: 55,000
+// copies of one bad line, or a cycle through thousands of scripts, say nothing new after
+// the first few, and the generator logs every warning at boot.
+func capWarnings(ws []Warning) []Warning {
+	out := ws[:0:0]
+	for i := 0; i < len(ws); {
+		j := i
+		for j < len(ws) && ws[j].Path == ws[i].Path {
+			j++
+		}
+		out = append(out, ws[i:min(j, i+maxWarningsPerFile)]...)
+		if n := j - i - maxWarningsPerFile; n > 0 {
+			out = append(out, Warning{Path: ws[i].Path, Message: fmt.Sprintf("%d more warnings about this file not shown", n)})
+		}
+		i = j
+	}
+	return out
 }
 
 func sortedKeys(m map[string]Reason) []string {

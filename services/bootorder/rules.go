@@ -54,12 +54,27 @@ type Rule struct {
 	Runlevels Runlevels `json:"runlevels,omitempty"`
 }
 
-// Text returns the rule as written, for reasons and warnings.
+// Text returns the rule as written, for reasons and warnings, which also name its file
+// and line; an Order= rule of more than four units is shortened to its first two and
+// last units and their count, so that a rule of thousands of units does not make every
+// reason and warning about it thousands of names long.
 func (r Rule) Text() string {
-	if r.Order != nil {
-		return "Order=" + strings.Join(r.Order, " < ")
+	switch n := len(r.Order); {
+	case r.Order == nil:
+		return fmt.Sprintf("Priority=%s %d %s", r.Unit, r.Priority, r.Runlevels)
+	case n > 4:
+		return fmt.Sprintf("Order=%s < %s < ... < %s (%d units)", r.Order[0], r.Order[1], r.Order[n-1], n)
 	}
-	return fmt.Sprintf("Priority=%s %d %s", r.Unit, r.Priority, r.Runlevels)
+	return "Order=" + strings.Join(r.Order, " < ")
+}
+
+// pairText cites the step of an Order= rule from unit i-1 to unit i: the whole rule when
+// it has at most four units, else that pair and where it stands in the rule.
+func (r Rule) pairText(i int) string {
+	if len(r.Order) <= 4 {
+		return r.Text()
+	}
+	return fmt.Sprintf("Order=... %s < %s ... (units %d and %d of %d)", r.Order[i-1], r.Order[i], i, i+1, len(r.Order))
 }
 
 // defaultRuleRunlevels are a native unit's runlevels when Priority= names none: the

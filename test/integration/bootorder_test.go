@@ -500,3 +500,47 @@ func TestBootOrderBadInputNamesTheFile(t *testing.T) {
 		t.Errorf("bad plan: %v, want exit 1 naming %s", err, b.plan)
 	}
 }
+
+// TestPlanCommandLine: `hostkit-bootorder plan` keeps control characters from the tree
+// off the terminal, and a wrong command line exits 64.
+func TestPlanCommandLine(t *testing.T) {
+	sh := testbus.Share(t)
+	root := t.TempDir()
+	initd := filepath.Join(root, "etc/init.d")
+	if err := os.MkdirAll(initd, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(initd, "\x1b[2J\x1b]0;owned\ax"), []byte("#!/bin/sh\n# chkconfig: 2345 10 90\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		args   []string
+		code   int
+		stdout string
+		stderr string
+	}{
+		{[]string{"plan", "--root", root}, 0, `/etc/init.d/\x1b[2J\x1b]0;owned\ax: the name`, ""},
+		{[]string{"plan", "--root", root, "--json"}, 0, `"/etc/init.d/\u001b[2J\u001b]0;owned\u0007x"`, ""},
+		{[]string{"plan"}, 64, "", "--root DIR is required"},
+		{[]string{"plan", "--root", root, "--mode", "sideways"}, 64, "", `--mode "sideways"`},
+		{[]string{"plan", "--root", root, "extra"}, 64, "", `unexpected argument "extra"`},
+		{[]string{"verify", "--bogus"}, 64, "", "flag provided but not defined"},
+		{[]string{"--bogus"}, 64, "", "flag provided but not defined"},
+		{[]string{"plan", "--root", filepath.Join(root, "\x1b]0;missing")}, 1, "", `\x1b]0;missing`},
+	}
+	for i, c := range cases {
+		r := runCommand(t, sh, nil, "hostkit-bootorder", c.args...)
+		if r.code != c.code || !strings.Contains(r.stdout, c.stdout) || !strings.Contains(r.stderr, c.stderr) {
+			t.Errorf("case %d (%q): exit %d, stdout %q, stderr %q; want exit %d, %q in stdout, %q in stderr",
+				i, c.args, r.code, clipText(r.stdout), r.stderr, c.code, c.stdout, c.stderr)
+		}
+		if strings.ContainsAny(r.stdout+r.stderr, "\x1b\a") {
+			t.Errorf("case %d (%q): a control character reached the terminal", i, c.args)
+		}
+	}
+	for i, args := range [][]string{{"hw"}, {"hw", "bogus"}, {"hw", "serial", "x"}, {"boot", "explain"}, {"boot", "plan", "x"}, {"--bogus"}} {
+		if r := runCommand(t, sh, nil, "hostkitctl", args...); r.code != 64 {
+			t.Errorf("hostkitctl case %d (%q): exit %d, stderr %q; want 64 (EX_USAGE)", i, args, r.code, r.stderr)
+		}
+	}
+}
