@@ -6,7 +6,8 @@
 // see the same machine load; the median wall time of each is compared.
 //
 // Boot order: hostkit-bootorder-generator against systemd-sysv-generator on the same
-// 1000 chkconfig-only scripts (see bootorder.go).
+// 1000 chkconfig-only scripts (see bootorder.go); and the planner on the hostile inputs
+// of issue 10 against the same orderings in a harmless shape (see hostile.go).
 package main
 
 import (
@@ -35,6 +36,10 @@ func main() {
 		*dumps = dir
 	}
 	if err := run(*runs, *dumps, *hwd); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	if err := benchHostile(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
