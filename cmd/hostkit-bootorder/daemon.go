@@ -75,9 +75,25 @@ func loadPlan(file string) (p *bootorder.Plan, source string, err error) {
 	return bootorder.PlanOrder(tree, mode), source, nil
 }
 
+// maxStateBytes caps the plan and verification files the daemon reads: the plan of a
+// thousand scripts is under 1 MiB, and a FIFO or a link to /dev/zero named with --plan
+// must not hang the daemon or take its memory.
+const maxStateBytes = 64 << 20
+
+// readStateFile reads a plan or verification file, as config.OpenFile opens files: a
+// regular file of at most maxStateBytes.
+func readStateFile(file string) ([]byte, error) {
+	f, err := config.OpenFile(file, 0, false)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return config.ReadAtMost(f, maxStateBytes)
+}
+
 // readPlanFile reads a plan as `hostkit-bootorder plan --json` and the generator write it.
 func readPlanFile(file string) (*bootorder.Plan, error) {
-	data, err := os.ReadFile(file)
+	data, err := readStateFile(file)
 	if err != nil {
 		return nil, fmt.Errorf("reading the boot order plan: %w", err)
 	}
@@ -92,7 +108,7 @@ func readPlanFile(file string) (*bootorder.Plan, error) {
 // nil when there is none (or it is from another boot, or unreadable: the next Verify()
 // replaces it).
 func loadVerification(dir, bootID string) *bootorder.Verification {
-	data, err := os.ReadFile(filepath.Join(dir, verificationFile))
+	data, err := readStateFile(filepath.Join(dir, verificationFile))
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
 			slog.Warn("last verification unreadable", "err", err)

@@ -34,19 +34,38 @@ func Explain(p *Plan, unit string) (string, error) {
 	}
 
 	used := map[int]bool{} // indexes of u.Why explained above the "Also" list
+	byFact := map[string][]int{}
+	for i, r := range u.Why {
+		byFact[r.Fact] = append(byFact[r.Fact], i)
+	}
 	// reason returns the first unused reason for fact; a fact ending in a space ("priority ")
-	// matches any value.
+	// matches any value. Exact facts are looked up, so that a unit ordered after thousands
+	// of others (rc.local) is explained in linear time.
 	reason := func(fact string) (string, bool) {
-		for i, r := range u.Why {
-			if used[i] {
-				continue
+		if !strings.HasSuffix(fact, " ") {
+			for len(byFact[fact]) > 0 {
+				i := byFact[fact][0]
+				byFact[fact] = byFact[fact][1:]
+				if !used[i] {
+					used[i] = true
+					return formatReason(u.Why[i]), true
+				}
 			}
-			if r.Fact == fact || strings.HasSuffix(fact, " ") && strings.HasPrefix(r.Fact, fact) {
+			return "", false
+		}
+		for i, r := range u.Why {
+			if !used[i] && strings.HasPrefix(r.Fact, fact) {
 				used[i] = true
 				return formatReason(r), true
 			}
 		}
 		return "", false
+	}
+	priorities := map[string]int{}
+	for _, o := range p.Units {
+		if _, seen := priorities[o.Unit]; !seen && o.Priority != nil {
+			priorities[o.Unit] = *o.Priority
+		}
 	}
 
 	if u.Priority == nil {
@@ -101,7 +120,11 @@ func Explain(p *Plan, unit string) (string, error) {
 			if !ok {
 				why = "no reason recorded in the plan"
 			}
-			fmt.Fprintf(&b, "    %s%s: %s\n", other, priorityNote(p, other), why)
+			note := ""
+			if prio, ok := priorities[other]; ok {
+				note = " (priority " + strconv.Itoa(prio) + ")"
+			}
+			fmt.Fprintf(&b, "    %s%s: %s\n", other, note, why)
 		}
 	}
 	if len(u.After) == 0 && len(u.Before) == 0 {
@@ -168,14 +191,6 @@ func noPriority(u *Unit) string {
 		return "a native unit without a Priority= rule in boot-order.conf takes no part in chkconfig ordering"
 	}
 	return "no S## link and no chkconfig header"
-}
-
-// priorityNote returns " (priority N)" for a planned unit with a priority, else "".
-func priorityNote(p *Plan, name string) string {
-	if o := p.Find(name); o != nil && o.Priority != nil {
-		return " (priority " + strconv.Itoa(*o.Priority) + ")"
-	}
-	return ""
 }
 
 // WritePlanText writes p as a table, one unit a line in plan order: UNIT, PRIORITY ("-"

@@ -1029,18 +1029,28 @@ func (p *planner) addChains(order []*node) {
 		p.addBefore(earlier, later, Reason{Fact: "before " + later.u.Unit, Path: at.Path, Line: at.Line, Why: beforeWhy})
 	}
 	// A $all unit also comes after the enabled units that have no priority (and so no
-	// chain position) and start in a runlevel it starts in.
-	for _, n := range order {
-		if n.group != groupAll {
-			continue
-		}
-		for _, m := range order[:n.pos] {
-			if m.group == groupNormal && !m.ordered() && m.levels&n.levels != 0 {
-				r := *n.allWhy
+	// chain position) and start in a target it starts in: in each target, the nearest
+	// $all unit after such a unit is ordered after it, and the $all units after that one
+	// follow it in the chain. (Every $all unit after every such unit made n² edges.)
+	type allPair struct{ all, m *node }
+	done := map[allPair]bool{}
+	for _, c := range chainTargets {
+		var nextAll *node
+		for i := len(order) - 1; i >= 0; i-- {
+			m := order[i]
+			if m.levels&c.levels == 0 {
+				continue
+			}
+			switch {
+			case m.group == groupAll:
+				nextAll = m
+			case m.group == groupNormal && !m.ordered() && nextAll != nil && !done[allPair{nextAll, m}]:
+				done[allPair{nextAll, m}] = true
+				r := *nextAll.allWhy
 				r.Fact = "after " + m.u.Unit
-				p.addAfter(n, m, r)
-				r.Fact = "before " + n.u.Unit
-				p.addBefore(m, n, r)
+				p.addAfter(nextAll, m, r)
+				r.Fact = "before " + nextAll.u.Unit
+				p.addBefore(m, nextAll, r)
 			}
 		}
 	}

@@ -96,22 +96,41 @@ type NotRun struct {
 	Reason string `json:"reason"`
 }
 
+// planIndex looks up the units of a plan and the reasons they record by name, so that
+// checking every edge of a plan costs time linear in its size (a plan where rc.local
+// follows thousands of scripts records thousands of reasons on one unit).
+type planIndex struct {
+	units map[string]*Unit
+	facts map[string]map[string]Reason // unit -> fact -> the first reason for it
+}
+
+func newPlanIndex(p *Plan) *planIndex {
+	x := &planIndex{units: make(map[string]*Unit, len(p.Units)), facts: map[string]map[string]Reason{}}
+	for i := range p.Units {
+		u := &p.Units[i]
+		if _, dup := x.units[u.Unit]; dup {
+			continue // as Find: the first one
+		}
+		x.units[u.Unit] = u
+		facts := make(map[string]Reason, len(u.Why))
+		for _, r := range u.Why {
+			if _, dup := facts[r.Fact]; !dup {
+				facts[r.Fact] = r
+			}
+		}
+		x.facts[u.Unit] = facts
+	}
+	return x
+}
+
 // edgeReason returns the plan's reason for e, looked up in the later unit's Why ("after
 // EARLIER") and the earlier unit's ("before LATER"); "" when the plan records none.
-func edgeReason(p *Plan, e Edge) string {
-	if u := p.Find(e.Later); u != nil {
-		for _, r := range u.Why {
-			if r.Fact == "after "+e.Earlier {
-				return formatReason(r)
-			}
-		}
+func (x *planIndex) edgeReason(e Edge) string {
+	if r, ok := x.facts[e.Later]["after "+e.Earlier]; ok {
+		return formatReason(r)
 	}
-	if u := p.Find(e.Earlier); u != nil {
-		for _, r := range u.Why {
-			if r.Fact == "before "+e.Later {
-				return formatReason(r)
-			}
-		}
+	if r, ok := x.facts[e.Earlier]["before "+e.Later]; ok {
+		return formatReason(r)
 	}
 	return ""
 }
@@ -169,7 +188,7 @@ func (t UnitTimes) up() (uint64, bool) {
 }
 
 // notRunReason says why a unit that did not run did not, from systemd's view of it.
-func notRunReason(name string, t UnitTimes, known bool, p *Plan) string {
+func notRunReason(name string, t UnitTimes, known bool, x *planIndex) string {
 	switch {
 	case !known:
 		return "systemd was not asked about it"
@@ -184,7 +203,7 @@ func notRunReason(name string, t UnitTimes, known bool, p *Plan) string {
 	case t.ConditionChecked > 0 && !t.ConditionResult:
 		return "a condition failed, so systemd skipped it"
 	}
-	if u := p.Find(name); u != nil && len(u.Targets) == 0 && u.Kind != KindNative {
+	if u := x.units[name]; u != nil && len(u.Targets) == 0 && u.Kind != KindNative {
 		return "not enabled in any runlevel"
 	}
 	return "never started in this boot (" + t.ActiveState + ")"
@@ -213,13 +232,15 @@ func Verify(p *Plan, ts Timestamps) *Verification {
 
 	// A planned unit no target wants and no edge names (a script enabled in no runlevel,
 	// a masked unit) was never expected to run: listing it as not run is only noise.
+	x := newPlanIndex(p)
+	edges := p.EdgeList()
 	inEdge := map[string]bool{}
-	for _, e := range p.EdgeList() {
+	for _, e := range edges {
 		inEdge[e.Earlier], inEdge[e.Later] = true, true
 	}
 	notRun := map[string]string{}
 	for _, name := range VerificationUnits(p) {
-		if u := p.Find(name); u != nil && len(u.Targets) == 0 && !inEdge[name] {
+		if u := x.units[name]; u != nil && len(u.Targets) == 0 && !inEdge[name] {
 			continue
 		}
 		t, known := ts[name]
@@ -229,14 +250,14 @@ func Verify(p *Plan, ts Timestamps) *Verification {
 		case !t.ran() && t.journalRan():
 			v.Notes = append(v.Notes, fmt.Sprintf("%s: systemd has no start time for it (%s), but the journal recorded its start job: using the journal's times", name, orUnknown(t.LoadState)))
 		case !t.ran():
-			notRun[name] = notRunReason(name, t, known, p)
+			notRun[name] = notRunReason(name, t, known, x)
 			v.NotRun = append(v.NotRun, NotRun{Unit: name, Reason: notRun[name]})
 		}
 	}
 
-	for _, e := range p.EdgeList() {
+	for _, e := range edges {
 		a, b := ts[e.Earlier], ts[e.Later]
-		r := EdgeResult{First: e.Earlier, Then: e.Later, Why: edgeReason(p, e), Source: "systemd"}
+		r := EdgeResult{First: e.Earlier, Then: e.Later, Why: x.edgeReason(e), Source: "systemd"}
 		aRan := a.ran() || a.journalRan()
 		bRan := b.ran() || b.journalRan()
 		switch {

@@ -25,6 +25,7 @@ func benchHostile() error {
 	cases := []hostileCase{
 		{"Order= u0 < ... < uN-1, one line", "the same chain as N-1 two-unit lines", longRule, twoUnitRules},
 		{"hub: Required-Start and X-Start-Before name N scripts", "hub: X-Start-Before only (no cycle)", func(n int) *bootorder.Tree { return hub(n, true) }, func(n int) *bootorder.Tree { return hub(n, false) }},
+		{"N/2 scripts Required-Start: $all, N/2 without priority", "the same N scripts without $all", func(n int) *bootorder.Tree { return withAll(n, true) }, func(n int) *bootorder.Tree { return withAll(n, false) }},
 	}
 	fmt.Printf("\nboot order, hostile input (issue 10): PlanOrder + plan JSON, median of %d runs, in-process\n", benchRuns)
 	fmt.Printf("%-54s %6s %10s %12s %10s %12s %8s\n", "case", "N", "hostile", "JSON bytes", "anchor", "JSON bytes", "ratio")
@@ -112,4 +113,22 @@ func benchScript(name, header string, prio int) bootorder.Script {
 	h, _ := bootorder.ParseHeader(path, []byte("#!/bin/sh\n"+header))
 	return bootorder.Script{Name: name, Unit: name + ".service", Path: path, Header: h, Executable: true,
 		Links: []bootorder.Link{{Path: fmt.Sprintf("/etc/rc3.d/S%02d%s", prio, name), Runlevel: 3, Start: true, Priority: prio}}}
+}
+
+// withAll is n/2 scripts with (when all) Required-Start: $all and n/2 scripts with
+// neither priority nor links, all in runlevels 2-5.
+func withAll(n int, all bool) *bootorder.Tree {
+	t := emptyTree()
+	req := ""
+	if all {
+		req = "# Required-Start: $all\n"
+	}
+	for i := 0; i < n/2; i++ {
+		for _, s := range []struct{ name, header string }{{fmt.Sprintf("all%d", i), req}, {fmt.Sprintf("np%d", i), ""}} {
+			path := "/etc/init.d/" + s.name
+			h, _ := bootorder.ParseHeader(path, []byte("#!/bin/sh\n### BEGIN INIT INFO\n"+s.header+"# Default-Start: 2 3 4 5\n### END INIT INFO\n"))
+			t.Scripts = append(t.Scripts, bootorder.Script{Name: s.name, Unit: s.name + ".service", Path: path, Header: h, Executable: true})
+		}
+	}
+	return t
 }

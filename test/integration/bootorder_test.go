@@ -513,6 +513,10 @@ func TestPlanCommandLine(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(initd, "\x1b[2J\x1b]0;owned\ax"), []byte("#!/bin/sh\n# chkconfig: 2345 10 90\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		args   []string
 		code   int
@@ -527,6 +531,7 @@ func TestPlanCommandLine(t *testing.T) {
 		{[]string{"verify", "--bogus"}, 64, "", "flag provided but not defined"},
 		{[]string{"--bogus"}, 64, "", "flag provided but not defined"},
 		{[]string{"plan", "--root", filepath.Join(root, "\x1b]0;missing")}, 1, "", `\x1b]0;missing`},
+		{[]string{"verify", "--plan", fifo}, 1, "", "fifo: not a regular file but a FIFO"},
 	}
 	for i, c := range cases {
 		r := runCommand(t, sh, nil, "hostkit-bootorder", c.args...)
