@@ -53,6 +53,12 @@ type Stats struct {
 // over systemd-sysv-generator's. Ordering of units hostkit does not write in full
 // (native and shadowed units) goes into drop-ins in normalDir as in ModeDropIns.
 //
+// A script of runlevel S (a SysV unit the plan's Targets put in sysinit.target, not
+// shadowed) gets DefaultDependencies=no and Conflicts=shutdown.target in its unit or
+// drop-in, as it starts before basic.target, and in both modes a
+// lateDir/sysinit.target.wants link (in drop-ins mode to the unit systemd-sysv-generator
+// writes there, which does not read rcS.d).
+//
 // The edges written are exactly the plan's, whatever the mode: Generate adds none of its
 // own. rc-local.service's (after the SysV units of runlevels 2-5, as S99local ran last)
 // are always in a drop-in, because on systemd before 260 a packaged rc-local.service
@@ -77,6 +83,10 @@ func Generate(p *Plan, normalDir, lateDir string) (Stats, error) {
 		c := g.carriers[name]
 		if c.full {
 			g.writeFull(w, c, lateDir)
+		} else if c.early {
+			// systemd-sysv-generator wrote the unit into lateDir but does not read
+			// rcS.d, so nothing enables it: enable it beside its unit.
+			w.link(filepath.Join(lateDir, "sysinit.target.wants", c.u.Unit), "../"+c.u.Unit)
 		}
 		g.writeDropIn(w, c, normalDir)
 	}
@@ -94,6 +104,9 @@ type genCarrier struct {
 	// dropInOrdering: the ordering goes into a drop-in even though the unit is written
 	// in full (rc-local.service, which a packaged unit may replace).
 	dropInOrdering bool
+	// early: a script of runlevel S (wanted by sysinit.target), which starts before
+	// basic.target and so without systemd's default dependencies.
+	early bool
 	// after, before and wants map a unit name to the reason written beside it ("" when
 	// the plan records none).
 	after, before, wants map[string]string
@@ -126,7 +139,8 @@ func newGeneration(p *Plan) *generation {
 			g.skip(u, "listed twice in the plan; the first one is written")
 			continue
 		}
-		c := &genCarrier{u: u, after: map[string]string{}, before: map[string]string{}, wants: map[string]string{}}
+		c := &genCarrier{u: u, after: map[string]string{}, before: map[string]string{}, wants: map[string]string{},
+			early: u.Kind == KindSysV && !u.Shadowed && slices.Contains(u.Targets, "sysinit.target")}
 		if p.Mode == ModeWrappers && !u.Shadowed && (u.Kind == KindSysV || u.Kind == KindRCLocal) {
 			switch {
 			case !strings.HasSuffix(u.Unit, ".service"):
@@ -244,6 +258,9 @@ func (g *generation) skip(u *Unit, format string, args ...any) {
 // in one.
 func (g *generation) writeDropIn(w *genWriter, c *genCarrier, normalDir string) {
 	var body bytes.Buffer
+	if c.early && !c.full {
+		body.WriteString(earlySettings)
+	}
 	if c.inDropIn() {
 		w.list(&body, "After", c.after)
 		w.list(&body, "Before", c.before)
@@ -291,6 +308,9 @@ func (g *generation) writeFull(w *genWriter, c *genCarrier, lateDir string) {
 	} else {
 		genNotes(&b, c, true, true)
 		b.WriteString("\n[Unit]\n")
+		if c.early {
+			b.WriteString(earlySettings)
+		}
 		fmt.Fprintf(&b, "Documentation=file:%s\n", src)
 		fmt.Fprintf(&b, "SourcePath=%s\n", src)
 		fmt.Fprintf(&b, "Description=%s\n", genDescription(u))
@@ -325,6 +345,12 @@ func (g *generation) writeFull(w *genWriter, c *genCarrier, lateDir string) {
 		w.link(filepath.Join(lateDir, t+".wants", u.Unit), "../"+u.Unit)
 	}
 }
+
+// earlySettings are the [Unit] settings of a script of runlevel S, which the plan orders
+// after sysinit.target and before basic.target and shutdown.target: systemd's default
+// dependencies (after basic.target) would contradict that, and the stop at shutdown
+// they give is kept by hand.
+const earlySettings = "DefaultDependencies=no\nConflicts=shutdown.target\n"
 
 // genNotes writes one comment line per distinct reason for c's ordering (when edges)
 // and wants (when wants), naming the units it concerns. Edges that share a reason

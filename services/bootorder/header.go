@@ -44,6 +44,10 @@ type LSB struct {
 	// End is the ### END INIT INFO line; 0 when the block has none and was taken to end
 	// at its first line that is not a comment.
 	End int
+	// EndNote says how an END line that is not exactly "### END INIT INFO" was read
+	// ("### END INIT INFO#", as syslog-ng's has it, ends the block as insserv reads it);
+	// "" for an exact one.
+	EndNote string
 
 	Provides      Names
 	RequiredStart Names
@@ -66,19 +70,28 @@ type Names struct {
 	Names []string
 }
 
-// Runlevels is a set of SysV runlevels 0-6, bit N for runlevel N.
+// Runlevels is a set of SysV runlevels 0-6, bit N for runlevel N, and Debian's boot
+// runlevel S (rcS.d), bit RunlevelS.
 type Runlevels uint8
 
-// Has reports whether runlevel n is in the set.
-func (r Runlevels) Has(n int) bool { return n >= 0 && n <= 6 && r&(1<<n) != 0 }
+// RunlevelS is the bit of Debian's boot runlevel S, whose scripts (linked in /etc/rcS.d,
+// or Default-Start: S) ran once at boot before those of the runlevel entered.
+const RunlevelS = 7
 
-// String returns the runlevels as chkconfig writes them ("2345"), or "-" for none.
+// Has reports whether runlevel n (0-6, or RunlevelS) is in the set.
+func (r Runlevels) Has(n int) bool { return (n >= 0 && n <= 6 || n == RunlevelS) && r&(1<<n) != 0 }
+
+// String returns the runlevels as chkconfig writes them ("2345"), with S last ("S" for
+// boot only), or "-" for none.
 func (r Runlevels) String() string {
 	var b strings.Builder
 	for n := 0; n <= 6; n++ {
 		if r.Has(n) {
 			b.WriteByte(byte('0' + n))
 		}
+	}
+	if r.Has(RunlevelS) {
+		b.WriteByte('S')
 	}
 	if b.Len() == 0 {
 		return "-"
@@ -87,8 +100,9 @@ func (r Runlevels) String() string {
 }
 
 // Targets returns the systemd targets standing for the runlevels, as systemd-sysv-generator
-// maps them: 1 -> rescue.target, 2/3/4 -> multi-user.target, 5 -> graphical.target; 0
-// and 6 (halt and reboot) have none. The result is sorted and never nil.
+// maps them: 1 -> rescue.target, 2/3/4 -> multi-user.target, 5 -> graphical.target, and
+// S -> sysinit.target, as it mapped rcS.d while it read it; 0 and 6 (halt and reboot)
+// have none. The result is sorted and never nil.
 func (r Runlevels) Targets() []string {
 	out := []string{}
 	if r.Has(5) {
@@ -99,6 +113,9 @@ func (r Runlevels) Targets() []string {
 	}
 	if r.Has(1) {
 		out = append(out, "rescue.target")
+	}
+	if r.Has(RunlevelS) {
+		out = append(out, "sysinit.target")
 	}
 	return out
 }
@@ -184,10 +201,13 @@ func ParseHeader(path string, data []byte) (Header, []Warning) {
 			p.h.LSB = &LSB{Line: n}
 			state = stateLSB
 			continue
-		case t == "### END INIT INFO":
+		case isEndLine(t):
 			switch state {
 			case stateLSB, stateLSBDesc:
 				p.h.LSB.End = n
+				if t != "### END INIT INFO" {
+					p.h.LSB.EndNote = fmt.Sprintf("%q ends the LSB block, as insserv reads it (it looks only at the start of the line)", clip(t))
+				}
 			case stateLSBIgnored:
 			default:
 				p.warn(n, "### END INIT INFO without ### BEGIN INIT INFO; ignored")
@@ -251,6 +271,11 @@ func ParseHeader(path string, data []byte) (Header, []Warning) {
 	}
 	return p.h, p.warnings
 }
+
+// isEndLine reports whether t, a trimmed comment line, ends an LSB block: insserv and
+// systemd-sysv-generator take any line starting with "### END INIT INFO" as the end
+// (syslog-ng's reads "### END INIT INFO#").
+func isEndLine(t string) bool { return strings.HasPrefix(t, "### END INIT INFO") }
 
 // cutKey reports whether body starts with key, compared without case, and returns the
 // trimmed rest.
@@ -406,8 +431,7 @@ func (p *headerParser) lsbKey(n int, body string) bool {
 			case len(f) == 1 && f[0] >= '0' && f[0] <= '6':
 				l.DefaultStart |= 1 << (f[0] - '0')
 			case f == "S" || f == "s":
-				// rcS (early boot) has no systemd target of its own; sysinit.target units
-				// are native nowadays.
+				l.DefaultStart |= 1 << RunlevelS
 			default:
 				p.warn(n, "Default-Start: %q is not a runlevel 0-6 or S; ignored", clip(f))
 			}

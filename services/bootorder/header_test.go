@@ -131,11 +131,17 @@ func TestParseHeader(t *testing.T) {
 		}, []string{":4: second LSB block"}},
 		{"END without BEGIN", "### END INIT INFO\n", nil, []string{":1: ### END INIT INFO without ### BEGIN INIT INFO"}},
 		{"bad names and levels", "### BEGIN INIT INFO\n# Provides: ok b@d $fine\n# Default-Start: 2 S 9\n### END INIT INFO\n", func(h Header) string {
-			if strings.Join(h.LSB.Provides.Names, " ") != "ok $fine" || h.LSB.DefaultStart.String() != "2" {
-				return "want Provides ok $fine and Default-Start 2"
+			if strings.Join(h.LSB.Provides.Names, " ") != "ok $fine" || h.LSB.DefaultStart.String() != "2S" {
+				return "want Provides ok $fine and Default-Start 2S (runlevel S is rcS.d)"
 			}
 			return ""
 		}, []string{`:2: Provides: "b@d" cannot name`, `:3: Default-Start: "9" is not a runlevel`}},
+		{"END line with a trailing # (syslog-ng's)", "### BEGIN INIT INFO\n# Provides: syslog-ng\n# Default-Start: 2 3 4 5\n### END INIT INFO#\nfoo\n", func(h Header) string {
+			if h.LSB == nil || h.LSB.End != 4 || !strings.Contains(h.LSB.EndNote, "as insserv reads it") || h.LSB.DefaultStart.String() != "2345" {
+				return "want the block to end at line 4, with a note"
+			}
+			return ""
+		}, nil},
 		{"junk bytes", "# description: a\xff\x01b\n\x00\x00\n", func(h Header) string {
 			if h.Description != "a??b" {
 				return "want a??b"

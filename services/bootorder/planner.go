@@ -48,6 +48,12 @@ import (
 //    explicitly rather than through the chain, so it holds whatever fails to start, and
 //    after network.target, as systemd's own rc-local.service. These are all its edges:
 //    Generate writes the plan's and adds none.
+// 6. Debian's boot runlevel S (rcS.d, Default-Start: S) is sysinit.target: its scripts
+//    come first (group sysinit), chained among themselves, after sysinit.target and
+//    before basic.target, which every other script is ordered after (addSysinit).
+//    Facilities mean their systemd target and their providers: the scripts that Provide
+//    them and those insserv.conf(.d) names (addFacilities, relateFacility), so that the
+//    relations hold with links or without.
 
 // Edge strengths: when explicit relations form a cycle, the weakest edge is dropped first.
 const (
@@ -58,14 +64,16 @@ const (
 
 // Groups come before priority in the start order.
 const (
+	groupSysinit = -1 // linked in rcS.d (or Default-Start: S): the boot runlevel, first
 	groupNormal  = 0
 	groupAll     = 1 // Required-Start or Should-Start: $all
 	groupRCLocal = 2
 )
 
 // facilityTargets are the LSB facilities systemd has targets for, as
-// systemd-sysv-generator maps them. $syslog needs nothing: journald's socket is up
-// before any service starts.
+// systemd-sysv-generator maps them. $syslog has none: it means its providers where
+// insserv.conf names some, else nothing, as journald's socket is up before any service
+// starts.
 var facilityTargets = map[string]string{
 	"$local_fs":  "local-fs.target",
 	"$remote_fs": "remote-fs.target",
@@ -77,14 +85,23 @@ var facilityTargets = map[string]string{
 
 // chainTargets are the targets whose start order the priorities decide, with the
 // runlevels whose scripts run when the target is reached.
+// The scripts of runlevel S (rcS.d) have a chain of their own in sysinit.target; they
+// come before all others through sysinit.target itself (see addSysinit).
 var chainTargets = []struct {
 	target string
 	levels Runlevels
 }{
+	{"sysinit.target", bootLevel},
 	{"rescue.target", 1 << 1},
 	{"multi-user.target", 1<<2 | 1<<3 | 1<<4},
 	{"graphical.target", 1<<2 | 1<<3 | 1<<4 | 1<<5},
 }
+
+// bootLevel is runlevel S, rcS.d.
+const bootLevel = Runlevels(1 << RunlevelS)
+
+// startLevels are the runlevels whose scripts start at boot: S, 1 (rescue), 2-5.
+const startLevels = bootLevel | 1<<1 | multiUserLevels
 
 // multiUserLevels are the runlevels rc.local ran in (S99local in rc2.d to rc5.d).
 const multiUserLevels = Runlevels(1<<2 | 1<<3 | 1<<4 | 1<<5)
@@ -92,7 +109,7 @@ const multiUserLevels = Runlevels(1<<2 | 1<<3 | 1<<4 | 1<<5)
 type node struct {
 	u      Unit
 	prio   int       // -1: none
-	levels Runlevels // runlevels it starts in (1-5 only)
+	levels Runlevels // runlevels it starts in (1-5 and S only)
 	group  int
 	sysv   bool // a SysV script, also when a native unit shadows it
 	// ghost is a unit outside the plan (a target, a native unit no rule names) that
@@ -118,7 +135,7 @@ type node struct {
 	extraWhy []Reason
 }
 
-func (n *node) ordered() bool { return n.prio >= 0 || n.group != groupNormal }
+func (n *node) ordered() bool { return n.prio >= 0 || n.group > groupNormal }
 
 type relEdge struct {
 	earlier, later *node
@@ -131,15 +148,20 @@ type planner struct {
 	t        *Tree
 	nodes    []*node
 	byUnit   map[string]*node
-	byName   map[string]*node // script names
-	alias    map[string]*node // LSB Provides names
-	provides map[string][]*node
-	edges    []*relEdge
-	rc       *node
-	ghosts   map[string]*node
-	warnings []Warning
-	reasons  map[*node][]Reason // facts in the order they were found
-	mode     string
+	byName   map[string]*node   // script names
+	alias    map[string]*node   // LSB Provides names
+	provides map[string][]*node // facility -> its providers, in the order found
+	provided map[string]map[*node]bool
+	// includes are the facilities a facility includes by insserv.conf ($named includes
+	// $network), and facilityDefs the definitions of each (at most a few), for reasons.
+	includes     map[string][]string
+	facilityDefs map[string][]Reason
+	edges        []*relEdge
+	rc           *node
+	ghosts       map[string]*node
+	warnings     []Warning
+	reasons      map[*node][]Reason // facts in the order they were found
+	mode         string
 	// rcTree says that the system enables its scripts through rcN.d links: the tree
 	// has at least one S or K link.
 	rcTree bool
@@ -162,18 +184,24 @@ func PlanOrder(t *Tree, mode string) *Plan {
 		byName:   map[string]*node{},
 		alias:    map[string]*node{},
 		provides: map[string][]*node{},
-		reasons:  map[*node][]Reason{},
-		ghosts:   map[string]*node{},
-		mode:     mode,
-		rcTree:   t.RCLinks || slices.ContainsFunc(t.Scripts, func(s Script) bool { return len(s.Links) > 0 }),
+		provided: map[string]map[*node]bool{},
+		includes: map[string][]string{},
+
+		facilityDefs: map[string][]Reason{},
+		reasons:      map[*node][]Reason{},
+		ghosts:       map[string]*node{},
+		mode:         mode,
+		rcTree:       t.RCLinks || slices.ContainsFunc(t.Scripts, func(s Script) bool { return len(s.Links) > 0 }),
 	}
 	p.warnings = append(p.warnings, t.Warnings...)
 	p.addScripts()
 	p.addRCLocal()
 	p.addProvides()
+	p.addFacilities()
 	p.applyPriorityRules()
 	p.addRuleNodes()
 	p.addRelations()
+	p.addSysinit()
 	p.addOrderRules()
 	p.breakCycles()
 	order := p.startOrder()
@@ -243,7 +271,7 @@ func (p *planner) placeScript(n *node, sc *Script) {
 	starts := map[int]Link{} // the first S link of each runlevel
 	var all []Link
 	for _, l := range sc.Links {
-		if l.Runlevel < 1 || l.Runlevel > 5 || !l.Start {
+		if (l.Runlevel < 1 || l.Runlevel > 5) && l.Runlevel != RunlevelS || !l.Start {
 			continue
 		}
 		all = append(all, l)
@@ -257,9 +285,9 @@ func (p *planner) placeScript(n *node, sc *Script) {
 		n.levels |= 1 << l.Runlevel
 	}
 	// The S link with the highest number gives the priority; of equal ones, the first
-	// in runlevels 2-5, else 1.
+	// in runlevels 2-5, else 1, else S.
 	var used Link
-	for _, level := range []int{2, 3, 4, 5, 1} {
+	for _, level := range []int{2, 3, 4, 5, 1, RunlevelS} {
 		for _, l := range all {
 			if l.Runlevel == level && (used.Path == "" || l.Priority > used.Priority) {
 				used = l
@@ -305,7 +333,7 @@ func (p *planner) placeScript(n *node, sc *Script) {
 		p.why(n, Reason{Fact: "not enabled", Path: sc.Path, Why: "not linked in any rcN.d, where this system enables its scripts: rc and systemd-sysv-generator do not start it"})
 		p.warn(sc.Path, 0, "not linked in any rcN.d: not started at boot (chkconfig --add / update-rc.d defaults to enable)")
 	case chk != nil:
-		n.levels = chk.Runlevels & (1<<1 | multiUserLevels)
+		n.levels = chk.Runlevels & startLevels
 		if chk.Start >= 0 {
 			n.prio = chk.Start
 			n.rcName = fmt.Sprintf("S%02d%s", chk.Start, path.Base(sc.Path))
@@ -317,13 +345,19 @@ func (p *planner) placeScript(n *node, sc *Script) {
 		}
 		p.why(n, Reason{Fact: "runlevels " + n.levels.String(), Path: sc.Path, Line: chk.Line, Why: chkText(chk)})
 	case h.LSB != nil && h.LSB.DefaultStartLine != 0:
-		n.levels = h.LSB.DefaultStart & (1<<1 | multiUserLevels)
+		n.levels = h.LSB.DefaultStart & startLevels
 		p.why(n, Reason{Fact: "runlevels " + n.levels.String(), Path: sc.Path, Line: h.LSB.DefaultStartLine, Why: "Default-Start (no rcN.d links or chkconfig: line); no priority"})
 	default:
 		p.warn(sc.Path, 0, "no rcN.d links, chkconfig: line or LSB Default-Start: not enabled (add a line such as \"# chkconfig: 2345 50 50\" and run chkconfig --add %s)", sc.Name)
 	}
 	if n.prio >= 0 {
 		n.u.Priority = ptr(n.prio)
+	}
+	if n.levels&bootLevel != 0 {
+		n.group = groupSysinit
+	}
+	if l := h.LSB; l != nil && l.EndNote != "" {
+		p.why(n, Reason{Fact: "note", Path: sc.Path, Line: l.End, Why: l.EndNote})
 	}
 }
 
@@ -367,17 +401,7 @@ func (p *planner) addProvides() {
 			switch {
 			case name == n.name:
 			case strings.HasPrefix(name, "$"):
-				p.provides[name] = append(p.provides[name], n)
-				if target, ok := facilityTargets[name]; ok && !n.u.Shadowed {
-					// The facility is there once the script has run: other units reach
-					// it through the target, and the script pulls the target in.
-					p.addExternal(n, false, target, strengthRequired, r)
-					if name == "$network" {
-						p.addExternal(n, false, "network.target", strengthRequired, r)
-					}
-					r.Fact = "wants " + target
-					n.wants[target] = r
-				}
+				p.provideFacility(n, name, r)
 			case p.byName[name] != nil:
 				p.warn(n.script.Path, prov.Line, "Provides: %s is the name of the script %s, which keeps it; ignored", name, p.byName[name].u.Source)
 			case p.alias[name] != nil:
@@ -387,6 +411,81 @@ func (p *planner) addProvides() {
 			}
 		}
 	}
+}
+
+// provideFacility records n as a provider of facility name (r says where that is
+// written). Where systemd has a target for the facility, the facility is there once the
+// provider has run: other units reach it through the target, which the provider is
+// ordered before and pulls in (unless a native unit replaces the script, or n is a unit
+// outside the plan: their unit files order them).
+func (p *planner) provideFacility(n *node, name string, r Reason) {
+	if p.provided[name][n] {
+		return
+	}
+	if p.provided[name] == nil {
+		p.provided[name] = map[*node]bool{}
+	}
+	p.provided[name][n] = true
+	p.provides[name] = append(p.provides[name], n)
+	if target, ok := facilityTargets[name]; ok && !n.ghost && !n.u.Shadowed {
+		p.addExternal(n, false, target, strengthRequired, r)
+		if name == "$network" {
+			p.addExternal(n, false, "network.target", strengthRequired, r)
+		}
+		r.Fact = "wants " + target
+		n.wants[target] = r
+	}
+}
+
+// maxFacilityIncludes bounds how many facilities one facility stands for with those it
+// includes, so that a contrived insserv.conf cannot make every relation to it costly.
+const maxFacilityIncludes = 16
+
+// addFacilities applies the definitions of insserv.conf and insserv.conf.d: each named
+// script (or Provides name, or unit file) provides the facility, as if its header said
+// so, and a facility named in the definition is included. A provider marked "+" may be
+// missing; a missing one without "+" is a warning.
+func (p *planner) addFacilities() {
+	for _, f := range p.t.Facilities {
+		r := Reason{Path: f.Path, Line: f.Line, Why: clip(f.Name + " " + strings.Join(f.Providers, " "))}
+		if len(p.facilityDefs[f.Name]) < 3 {
+			p.facilityDefs[f.Name] = append(p.facilityDefs[f.Name], r)
+		}
+		for _, prov := range f.Providers {
+			if strings.HasPrefix(prov, "$") {
+				if prov != f.Name && !slices.Contains(p.includes[f.Name], prov) {
+					p.includes[f.Name] = append(p.includes[f.Name], prov)
+				}
+				continue
+			}
+			name, optional := strings.CutPrefix(prov, "+")
+			n, unit := p.resolve(name)
+			switch {
+			case n != nil:
+				p.provideFacility(n, f.Name, r)
+			case p.t.NativeUnits[unit] != "":
+				p.provideFacility(p.ghost(unit), f.Name, r)
+			case !optional:
+				p.warn(f.Path, f.Line, "%s: no init script, Provides name or unit file %s (write +%s if it may be missing); left out", f.Name, name, name)
+			}
+		}
+	}
+}
+
+// facilityClosure returns name and the facilities it includes, directly or not, name
+// first, at most maxFacilityIncludes.
+func (p *planner) facilityClosure(name string) []string {
+	out := []string{name}
+	seen := map[string]bool{name: true}
+	for i := 0; i < len(out) && len(out) < maxFacilityIncludes; i++ {
+		for _, inc := range p.includes[out[i]] {
+			if !seen[inc] && len(out) < maxFacilityIncludes {
+				seen[inc] = true
+				out = append(out, inc)
+			}
+		}
+	}
+	return out
 }
 
 // resolve returns the plan node name stands for, or nil and the unit name outside the
@@ -453,7 +552,7 @@ func (p *planner) applyPriorityRules() {
 			p.warnUnknown(r, unit)
 		}
 		n.prio, n.u.Priority = r.Priority, ptr(r.Priority)
-		n.levels = r.Runlevels & (1<<1 | multiUserLevels)
+		n.levels = r.Runlevels & startLevels
 		n.prioWhy = &Reason{Fact: fmt.Sprintf("priority %d", r.Priority), Path: r.Path, Line: r.Line, Why: r.Text()}
 	}
 }
@@ -477,14 +576,20 @@ func (p *planner) addRuleNodes() {
 	}
 }
 
-// addExternal orders n after (or before) a unit outside the plan.
-func (p *planner) addExternal(n *node, after bool, unit string, strength int, r Reason) {
+// ghost returns the node of unit, a unit outside the plan, adding it.
+func (p *planner) ghost(unit string) *node {
 	g := p.ghosts[unit]
 	if g == nil {
 		g = &node{u: Unit{Unit: unit}, prio: -1, ghost: true}
 		p.nodes = append(p.nodes, g)
 		p.ghosts[unit] = g
 	}
+	return g
+}
+
+// addExternal orders n after (or before) a unit outside the plan.
+func (p *planner) addExternal(n *node, after bool, unit string, strength int, r Reason) {
+	g := p.ghost(unit)
 	if after {
 		p.addEdge(g, n, strength, r)
 	} else {
@@ -538,25 +643,8 @@ func (p *planner) relation(n *node, key string, list Names, strength int, after 
 			}
 			n.group = groupAll
 			n.allWhy = &r
-		case name == "$syslog":
-			// journald's socket is there before any service: nothing to wait for.
-		case facilityTargets[name] != "":
-			target := facilityTargets[name]
-			p.addExternal(n, after, target, strength, r)
-			if name == "$network" && after {
-				r.Fact = "wants " + target
-				n.wants[target] = r
-			}
 		case strings.HasPrefix(name, "$"):
-			providers := p.provides[name]
-			if len(providers) == 0 {
-				p.warn(path, list.Line, "%s: unknown facility %s (systemd maps none such, and no script Provides it); ignored", key, name)
-			}
-			for _, other := range providers {
-				if other != n {
-					edge(other)
-				}
-			}
+			p.relateFacility(n, key, name, strength, after, r, edge)
 		default:
 			other, unit := p.resolve(name)
 			switch {
@@ -572,6 +660,140 @@ func (p *planner) relation(n *node, key string, list Names, strength int, after 
 			}
 		}
 	}
+}
+
+// addSysinit orders the scripts of runlevel S (rcS.d, or Default-Start: S) as rc ran
+// them, before every script of the runlevel entered, the way systemd expresses it:
+// wanted by sysinit.target and started after it, as systemd's early services are, and
+// before basic.target, which every service with default dependencies (every other SysV
+// script) waits for. Generate turns their default dependencies off, so they are also
+// before shutdown.target as those would have them. Written out, the edges are in the plan
+// for a reader and for Verify: every other script is after basic.target. Nothing is
+// added to a tree without such scripts.
+func (p *planner) addSysinit() {
+	var boot, rest []*node
+	for _, n := range p.nodes {
+		switch {
+		case n.ghost || n.script == nil || n.u.Shadowed || n.masked != "":
+		case n.group == groupSysinit:
+			boot = append(boot, n)
+		case n.levels != 0:
+			rest = append(rest, n)
+		}
+	}
+	if len(boot) == 0 {
+		return
+	}
+	for _, n := range boot {
+		r := Reason{Path: n.u.Source, Why: "runlevel S: rcS.d ran first at boot; systemd's early services start after sysinit.target"}
+		for _, l := range n.script.Links {
+			if l.Runlevel == RunlevelS && l.Start {
+				r.Path = l.Path
+				break
+			}
+		}
+		p.addExternal(n, true, "sysinit.target", strengthRequired, r)
+		r.Why = "runlevel S: rcS.d ran before the scripts of the runlevel entered, which wait for basic.target"
+		p.addExternal(n, false, "basic.target", strengthRequired, r)
+		r.Why = "runlevel S: as systemd's default dependencies, which an early service does without"
+		p.addExternal(n, false, "shutdown.target", strengthRequired, r)
+	}
+	for _, n := range rest {
+		p.addExternal(n, true, "basic.target", strengthRequired, Reason{Path: n.u.Source,
+			Why: "the scripts of runlevel S (rcS.d) ran first; they are before basic.target, which systemd starts every service after"})
+	}
+}
+
+// lateTargets are the facility targets systemd reaches only after basic.target where
+// anything provides them (a wait-online service, a resolver, an NTP daemon, remote
+// mounts after the network: all services with default dependencies). A script of
+// runlevel S, which comes before basic.target, cannot also wait for one: that would be
+// an ordering cycle at boot.
+var lateTargets = map[string]bool{
+	"network-online.target": true, "remote-fs.target": true, "nss-lookup.target": true,
+	"rpcbind.target": true, "time-sync.target": true,
+}
+
+// relateFacility orders n after (or, for X-Start-Before, before) facility name and the
+// facilities it includes. After a facility systemd has a target for, n is ordered after
+// the target, which its providers are before; after any other, after each provider
+// (insserv.conf's $syslog providers, a script's own Provides: $custom). Before a
+// facility, n is ordered before each provider as well as the target: being before the
+// target does not put it before them. $syslog without providers needs nothing:
+// journald's socket is there before any service. Any other facility that is neither
+// mapped nor provided is a warning.
+func (p *planner) relateFacility(n *node, key, name string, strength int, after bool, r Reason, edge func(*node)) {
+	known := false
+	var meaning, places []string // what name stands for, and where insserv.conf says so
+	var first *Reason
+	for _, f := range p.facilityClosure(name) {
+		target := facilityTargets[f]
+		if target != "" && after && n.group == groupSysinit && lateTargets[target] {
+			known = true
+			p.warn(n.script.Path, r.Line, "%s: %s is %s, which systemd reaches after basic.target, and a script of runlevel S (rcS.d) comes before it; not ordered after it (that would be an ordering cycle at boot)", key, name, target)
+			target = ""
+		} else if target != "" {
+			known = true
+			p.addExternal(n, after, target, strength, r)
+			if f == "$network" && after {
+				w := r
+				w.Fact = "wants " + target
+				n.wants[target] = w
+			}
+		}
+		providers := p.provides[f]
+		if len(providers) > 0 {
+			known = true
+		}
+		if target == "" || !after {
+			for _, other := range providers {
+				if other != n {
+					edge(other)
+				}
+			}
+		}
+		if defs := p.facilityDefs[f]; len(defs) > 0 {
+			known = true
+			meaning = append(meaning, facilityText(f, target, providers))
+			for _, d := range defs {
+				places = append(places, fmt.Sprintf("%s:%d", d.Path, d.Line))
+			}
+			if first == nil {
+				first = &defs[0]
+			}
+		}
+	}
+	if first != nil {
+		// Explain shows which files gave the facility its meaning.
+		verb := "defines"
+		if len(places) > 1 {
+			verb = "define"
+		}
+		p.why(n, Reason{Fact: "facility " + name, Path: first.Path, Line: first.Line,
+			Why: fmt.Sprintf("%s: %s, as %s %s it", r.Why, strings.Join(meaning, "; "), strings.Join(places, " and "), verb)})
+	}
+	if !known && name != "$syslog" {
+		p.warn(n.script.Path, r.Line, "%s: unknown facility %s (systemd maps none such, and no script Provides it); ignored", key, name)
+	}
+}
+
+// facilityText says what a facility stands for: its target and providers.
+func facilityText(name, target string, providers []*node) string {
+	var parts []string
+	if target != "" {
+		parts = append(parts, target)
+	}
+	for i, n := range providers {
+		if i == 5 {
+			parts = append(parts, fmt.Sprintf("and %d more", len(providers)-5))
+			break
+		}
+		parts = append(parts, n.u.Unit)
+	}
+	if len(parts) == 0 {
+		return name + " is nothing here"
+	}
+	return name + " is " + strings.Join(parts, ", ")
 }
 
 func (p *planner) addOrderRules() {
@@ -1186,7 +1408,7 @@ func linkText(l Link) string { return fmt.Sprintf("S%02d in %s", l.Priority, dir
 
 func linkDirs(starts map[int]Link) string {
 	var dirs []string
-	for level := 1; level <= 5; level++ {
+	for _, level := range []int{RunlevelS, 1, 2, 3, 4, 5} {
 		if l, ok := starts[level]; ok {
 			dirs = append(dirs, dirOf(l.Path))
 		}

@@ -28,8 +28,11 @@ type Tree struct {
 	// script without links is not started at boot.
 	RCLinks bool
 	// Rules are the rules of /etc/hostkit/boot-order.conf and its drop-ins, in file order.
-	Rules    []Rule
-	Warnings []Warning
+	Rules []Rule
+	// Facilities are the facility definitions of /etc/insserv.conf and
+	// /etc/insserv.conf.d/*, in file order.
+	Facilities []Facility
+	Warnings   []Warning
 }
 
 // Script is one init script (or rc.local).
@@ -45,7 +48,7 @@ type Script struct {
 // Link is one S or K link in an rcN.d directory.
 type Link struct {
 	Path     string // as on the target system, e.g. /etc/rc3.d/S55nginx
-	Runlevel int    // 1-5
+	Runlevel int    // 1-5, or RunlevelS for /etc/rcS.d
 	Start    bool   // S (start in this runlevel) rather than K (stop, i.e. disabled)
 	Priority int    // the two digits after S or K
 }
@@ -157,7 +160,8 @@ func (r *rootFS) host(p string) string { return filepath.Join(r.root, filepath.F
 // scripts in /etc/init.d and /etc/rc.d/init.d, the S and K links in /etc/rc[1-5].d and
 // /etc/rc.d/rc[1-5].d, /etc/rc.local or /etc/rc.d/rc.local, the names of the unit
 // files in systemd's unit directories (to find scripts a native unit shadows), and
-// /etc/hostkit/boot-order.conf with its drop-ins. Paths in the result are as on the target system. Every problem in what it
+// /etc/hostkit/boot-order.conf with its drop-ins, and the facilities /etc/insserv.conf and
+// /etc/insserv.conf.d/* define. Paths in the result are as on the target system. Every problem in what it
 // reads is a warning in the Tree, naming file and line; only a root that is not a
 // readable directory is an error.
 //
@@ -184,6 +188,7 @@ func Scan(root string) (*Tree, error) {
 	s.scanLinks()
 	s.scanRCLocal()
 	s.t.Rules, s.t.Warnings = loadRules(s.fs, s.t.Warnings)
+	s.t.Facilities, s.t.Warnings = loadFacilities(s.fs, s.t.Warnings)
 	return s.t, nil
 }
 
@@ -391,15 +396,21 @@ func (s *scanner) scanScript(p string) {
 	s.t.Scripts = append(s.t.Scripts, Script{Name: name, Unit: name + ".service", Path: p, Header: h, Executable: true})
 }
 
-// scanLinks reads rc1.d to rc5.d. Runlevels 0 and 6 (halt, reboot) have no start
-// ordering to keep. As systemd-sysv-generator does, a link counts for the script its
+// scanLinks reads rc1.d to rc5.d and Debian's rcS.d (the boot runlevel, Link.Runlevel
+// RunlevelS). Runlevels 0 and 6 (halt, reboot) have no start ordering to keep. As systemd-sysv-generator does, a link counts for the script its
 // name names (S55nginx for nginx), whatever it points to; rc ran the link's target, so a
 // link pointing elsewhere is a warning.
 func (s *scanner) scanLinks() {
-	for level := 1; level <= 5; level++ {
+	for _, level := range []int{1, 2, 3, 4, 5, RunlevelS} {
 		seen := map[string]bool{}
 		for _, base := range []string{"/etc", "/etc/rc.d"} {
 			dir := fmt.Sprintf("%s/rc%d.d", base, level)
+			if level == RunlevelS {
+				if base != "/etc" {
+					continue // Debian's alone; Red Hat's rc.sysinit has no links
+				}
+				dir = "/etc/rcS.d"
+			}
 			host, resolved, entries := s.readDir(dir)
 			if host == "" || seen[host] {
 				continue

@@ -23,6 +23,7 @@ var goldenTrees = []struct{ name, mode string }{
 	{"chkconfig-only", ModeWrappers},
 	{"rules", ModeDropIns},
 	{"bad-input", ModeWrappers},
+	{"debian12", ModeDropIns}, // real Debian 12 scripts, insserv.conf(.d), insserv's links, rcS.d
 }
 
 func TestGoldenTrees(t *testing.T) {
@@ -33,34 +34,40 @@ func TestGoldenTrees(t *testing.T) {
 			t.Errorf("case %d (%s): Scan: %v", i, c.name, err)
 			continue
 		}
-		plan := PlanOrder(tree, c.mode)
-		got, err := json.MarshalIndent(plan, "", "  ")
+		checkGolden(t, fmt.Sprintf("case %d (%s)", i, c.name), PlanOrder(tree, c.mode), root)
+	}
+}
+
+// checkGolden compares plan with base.plan.json and base.plan.txt, or writes them with
+// -update.
+func checkGolden(t *testing.T, where string, plan *Plan, base string) {
+	t.Helper()
+	got, err := json.MarshalIndent(plan, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = append(got, '\n')
+	var text bytes.Buffer
+	if err := WritePlanText(&text, plan); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []struct {
+		file string
+		data []byte
+	}{{base + ".plan.json", got}, {base + ".plan.txt", text.Bytes()}} {
+		if *update {
+			if err := os.WriteFile(f.file, f.data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want, err := os.ReadFile(f.file)
 		if err != nil {
-			t.Fatal(err)
+			t.Errorf("%s: %v (run go test -update)", where, err)
+			continue
 		}
-		got = append(got, '\n')
-		var text bytes.Buffer
-		if err := WritePlanText(&text, plan); err != nil {
-			t.Fatal(err)
-		}
-		for _, f := range []struct {
-			file string
-			data []byte
-		}{{root + ".plan.json", got}, {root + ".plan.txt", text.Bytes()}} {
-			if *update {
-				if err := os.WriteFile(f.file, f.data, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				continue
-			}
-			want, err := os.ReadFile(f.file)
-			if err != nil {
-				t.Errorf("case %d (%s): %v (run go test -update)", i, c.name, err)
-				continue
-			}
-			if !bytes.Equal(f.data, want) {
-				t.Errorf("case %d (%s): the plan differs from %s (go test -update rewrites it; review the diff): %s", i, c.name, f.file, firstDiff(f.data, want))
-			}
+		if !bytes.Equal(f.data, want) {
+			t.Errorf("%s: the plan differs from %s (go test -update rewrites it; review the diff): %s", where, f.file, firstDiff(f.data, want))
 		}
 	}
 }

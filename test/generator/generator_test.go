@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hostkit/hostkit/internal/repo"
 	"github.com/hostkit/hostkit/services/bootorder"
 )
 
@@ -365,9 +366,15 @@ func TestVerify(t *testing.T) {
 	if err != nil {
 		t.Fatalf("systemd-analyze not found (apt-get install systemd): %v", err)
 	}
-	root := t.TempDir()
-	writeTree(t, root, storyTree())
-	for i, mode := range []string{bootorder.ModeDropIns, bootorder.ModeWrappers} {
+	story := t.TempDir()
+	writeTree(t, story, storyTree())
+	// Real Debian 12 scripts with insserv's links, rcS.d among them (issue 13).
+	debian12 := filepath.Join(repo.RootT(t), "services/bootorder/testdata/trees/debian12")
+	for i, c := range []struct{ root, mode string }{
+		{story, bootorder.ModeDropIns}, {story, bootorder.ModeWrappers},
+		{debian12, bootorder.ModeDropIns}, {debian12, bootorder.ModeWrappers},
+	} {
+		root, mode := c.root, c.mode
 		r := runGenerator(t, root, mode)
 		if r.code != 0 {
 			t.Fatalf("case %d (%s): exit %d: %s", i, mode, r.code, r.stderr)
@@ -424,11 +431,28 @@ func TestVerify(t *testing.T) {
 		if len(units) < 4 {
 			t.Fatalf("case %d (%s): only %d units to verify", i, mode, len(units))
 		}
+		if root == debian12 {
+			// The scripts of rcS.d: enabled by sysinit.target in both modes (there is no
+			// one else to: systemd-sysv-generator does not read rcS.d), and without
+			// default dependencies.
+			for _, early := range []string{"hwclock.service", "procps.service", "networking.service", "x11-common.service"} {
+				if _, err := os.Lstat(filepath.Join(r.late, "sysinit.target.wants", early)); err != nil {
+					t.Errorf("case %d (%s): %s not wanted by sysinit.target: %v", i, mode, early, err)
+				}
+				text := readFile(t, filepath.Join(dir, early))
+				if d, err := os.ReadFile(filepath.Join(dir, early+".d", bootorder.DropInName)); err == nil {
+					text += string(d)
+				}
+				if !strings.Contains(text, "DefaultDependencies=no") || !strings.Contains(text, "Before=basic.target") {
+					t.Errorf("case %d (%s): %s lacks DefaultDependencies=no or Before=basic.target:\n%s", i, mode, early, text)
+				}
+			}
+		}
 		cmd := exec.Command(analyze, append([]string{"verify"}, units...)...)
 		cmd.Env = append(os.Environ(), "SYSTEMD_PAGER=cat")
 		out, err := cmd.CombinedOutput()
 		if err != nil || len(bytes.TrimSpace(out)) > 0 {
-			t.Errorf("case %d (%s): systemd-analyze verify: %v\n%s", i, mode, err, out)
+			t.Errorf("case %d (%s, %s): systemd-analyze verify: %v\n%s", i, mode, filepath.Base(root), err, out)
 		} else {
 			t.Logf("case %d (%s): systemd-analyze verify passed on %d units, %d with drop-ins", i, mode, len(units), len(dropIns))
 		}
