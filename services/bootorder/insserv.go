@@ -1,11 +1,7 @@
 package bootorder
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path"
 	"strings"
 )
 
@@ -40,34 +36,17 @@ const (
 // not give); a line that starts with neither "$" nor "<" is a warning. Each file is read
 // as boot-order.conf is: a regular file of at most 1 MiB.
 func loadFacilities(fsys *rootFS, warnings []Warning) ([]Facility, []Warning) {
-	files := []string{insservConf}
-	if host, _, err := fsys.resolve(insservConfDir); err == nil {
-		if entries, err := os.ReadDir(host); err == nil {
-			for _, e := range entries { // sorted by name
-				if !e.IsDir() && !notScript(e.Name()) {
-					files = append(files, path.Join(insservConfDir, e.Name()))
-				}
-			}
-		}
-	}
 	warn := func(file string, line int, format string, args ...any) {
 		warnings = append(warnings, Warning{Path: file, Line: line, Message: fmt.Sprintf(format, args...)})
 	}
 	var out []Facility
-	for _, file := range files {
-		host, _, err := fsys.resolve(file)
-		var data []byte
-		if err == nil {
-			data, err = readRulesFile(host)
-		}
-		if errors.Is(err, fs.ErrNotExist) && file == insservConf {
+	for _, cf := range fsys.readConfigFiles(insservConf, insservConfDir, func(name string) bool { return !notScript(name) }) {
+		file := cf.path
+		if cf.err != nil {
+			warn(file, 0, "cannot read: %v; its facilities are left out", cf.err)
 			continue
 		}
-		if err != nil {
-			warn(file, 0, "cannot read: %v; its facilities are left out", unwrapPath(err))
-			continue
-		}
-		for n, line := range strings.Split(string(data), "\n") {
+		for n, line := range strings.Split(string(cf.data), "\n") {
 			fields := strings.Fields(line)
 			switch {
 			case len(fields) == 0 || strings.HasPrefix(fields[0], "#"), fields[0] == "<interactive>":

@@ -85,32 +85,14 @@ const defaultRuleRunlevels = Runlevels(1<<2 | 1<<3 | 1<<4 | 1<<5)
 // appending its warnings to warnings.
 func loadRules(fsys *rootFS, warnings []Warning) ([]Rule, []Warning) {
 	main := config.Path(rulesName)
-	files := []string{main}
-	dropinDir := main + ".d"
-	if host, _, err := fsys.resolve(dropinDir); err == nil {
-		if entries, err := os.ReadDir(host); err == nil {
-			for _, e := range entries { // sorted by name
-				if strings.HasSuffix(e.Name(), ".conf") && !e.IsDir() {
-					files = append(files, path.Join(dropinDir, e.Name()))
-				}
-			}
-		}
-	}
 	var rules []Rule
 	warn := func(file string, line int, format string, args ...any) {
 		warnings = append(warnings, Warning{Path: file, Line: line, Message: fmt.Sprintf(format, args...)})
 	}
-	for _, file := range files {
-		host, _, err := fsys.resolve(file)
-		var data []byte
-		if err == nil {
-			data, err = readRulesFile(host)
-		}
-		if errors.Is(err, fs.ErrNotExist) && file == main {
-			continue
-		}
-		if err != nil {
-			warn(file, 0, "cannot read: %v; its rules are left out", unwrapPath(err))
+	for _, f := range fsys.readConfigFiles(main, main+".d", func(name string) bool { return strings.HasSuffix(name, ".conf") }) {
+		file, data := f.path, f.data
+		if f.err != nil {
+			warn(file, 0, "cannot read: %v; its rules are left out", f.err)
 			continue
 		}
 		assignments, err := config.Parse(file, data)
@@ -224,6 +206,47 @@ func parsePriority(v string) (Rule, error) {
 // ruleName reports whether name can name a unit in a rule: a unit name, or a script or
 // Provides name to which ".service" is added.
 func ruleName(name string) bool { return isUnitName(name) || validName(name) }
+
+// configFile is one file of a configuration read inside the root: its target path, and
+// its bytes or why they could not be read.
+type configFile struct {
+	path string
+	data []byte
+	err  error // without the host path
+}
+
+// readConfigFiles reads the file main and then the files of dir whose names keep accepts,
+// in name order, all resolved inside the root and read as readRulesFile reads them. A
+// missing main file is left out; any other file that cannot be read is returned with
+// its error.
+func (r *rootFS) readConfigFiles(main, dir string, keep func(name string) bool) []configFile {
+	files := []string{main}
+	if host, _, err := r.resolve(dir); err == nil {
+		if entries, err := os.ReadDir(host); err == nil {
+			for _, e := range entries { // sorted by name
+				if !e.IsDir() && keep(e.Name()) {
+					files = append(files, path.Join(dir, e.Name()))
+				}
+			}
+		}
+	}
+	var out []configFile
+	for _, file := range files {
+		host, _, err := r.resolve(file)
+		var data []byte
+		if err == nil {
+			data, err = readRulesFile(host)
+		}
+		if errors.Is(err, fs.ErrNotExist) && file == main {
+			continue
+		}
+		if err != nil {
+			err = unwrapPath(err)
+		}
+		out = append(out, configFile{path: file, data: data, err: err})
+	}
+	return out
+}
 
 // readRulesFile reads host, which must be a regular file of at most config.MaxFileSize
 // bytes, as every hostkit configuration file; like the scripts, a FIFO or device is
