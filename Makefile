@@ -133,6 +133,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./internal/config
 	$(GO) test -run '^$$' -fuzz FuzzParseHeader -fuzztime 30s ./services/bootorder
 	$(GO) test -run '^$$' -fuzz FuzzPlanOrder -fuzztime 30s ./services/bootorder
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./services/sync
+	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime 30s ./services/sync
 
 clean:
 	rm -rf bin dist build

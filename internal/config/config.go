@@ -330,6 +330,12 @@ func parse(file string, data []byte) ([]Assignment, []header, error) {
 		case trimmed == "" || trimmed[0] == '#' || trimmed[0] == ';':
 			continue
 		case trimmed[0] == '[':
+			// "[Job]   # a comment", as sync.conf(5)'s example is written.
+			if i := strings.Index(trimmed, "]"); i > 0 && i < len(trimmed)-1 {
+				if rest := strings.TrimSpace(trimmed[i+1:]); rest != "" && (rest[0] == '#' || rest[0] == ';') {
+					trimmed = trimmed[:i+1]
+				}
+			}
 			if !strings.HasSuffix(trimmed, "]") || len(trimmed) < 3 {
 				return nil, nil, &Error{file, line, fmt.Errorf("malformed section header %q", trimmed)}
 			}

@@ -352,3 +352,16 @@ func TestOpenFileNeverBlocks(t *testing.T) {
 		t.Errorf("17 bytes from a pipe with a cap of 16: %v", err)
 	}
 }
+
+func TestParseHeaderComment(t *testing.T) {
+	got, err := Parse("c.conf", []byte("[Job]   # a comment\nA=1\n[Job];x\nB=2\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Section != "Job" || got[1].Section != "Job" || got[1].Header != 3 {
+		t.Errorf("got %+v", got)
+	}
+	if _, err := Parse("c.conf", []byte("[Job] trailing\n")); err == nil {
+		t.Error("a header with text after it is accepted")
+	}
+}
