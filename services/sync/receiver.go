@@ -1,0 +1,779 @@
+package sync
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"slices"
+	"strings"
+	gosync "sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Receiver writes what senders send into this host's modules.
+type Receiver struct {
+	Modules   []*Module
+	ID        *Identity
+	KeepAlive KeepAlive
+	// Changed, when set, is called after a connection came, went or made progress.
+	Changed func()
+
+	mu    gosync.Mutex
+	peers map[*PeerStatus]bool
+}
+
+// PeerStatus is one sender connected to this receiver.
+type PeerStatus struct {
+	Address     string
+	Fingerprint string
+	Module      string
+	Job         string
+	Since       time.Time
+	Files       int64 // files written in this connection
+	Bytes       int64 // bytes of file content received
+}
+
+// Peers returns the connected senders, oldest first.
+func (r *Receiver) Peers() []PeerStatus {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []PeerStatus
+	for p := range r.peers {
+		out = append(out, *p)
+	}
+	slices.SortFunc(out, func(a, b PeerStatus) int { return a.Since.Compare(b.Since) })
+	return out
+}
+
+func (r *Receiver) changed() {
+	if r.Changed != nil {
+		r.Changed()
+	}
+}
+
+// Serve accepts connections on l until ctx ends, and closes l.
+func (r *Receiver) Serve(ctx context.Context, l net.Listener) error {
+	stop := context.AfterFunc(ctx, func() { l.Close() })
+	defer stop()
+	var wg gosync.WaitGroup
+	defer wg.Wait()
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE) {
+				slog.Warn("accept", "err", err)
+				time.Sleep(100 * time.Millisecond)
+				continue
+			}
+			return fmt.Errorf("accepting on %s: %w", l.Addr(), err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.handle(ctx, c)
+		}()
+	}
+}
+
+// handle serves one connection: handshake, Hello, the peer's key against the module's
+// Peer=, then the operations until the sender closes.
+func (r *Receiver) handle(ctx context.Context, c net.Conn) {
+	addr := c.RemoteAddr().String()
+	log := slog.With("peer_address", addr)
+	if err := TuneTCP(c, r.KeepAlive); err != nil {
+		log.Warn("cannot set keepalive on the connection", "err", err)
+	}
+	tc := tls.Server(c, r.ID.ServerTLS())
+	hctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err := tc.HandshakeContext(hctx)
+	cancel()
+	if err != nil {
+		log.Info("TLS handshake failed", "err", err)
+		c.Close()
+		return
+	}
+	fp, _ := PeerFingerprint(tc.ConnectionState())
+	log = log.With("peer", fp)
+	w := newWire(tc)
+	stop := context.AfterFunc(ctx, func() { w.fail(errors.New("receiver stopping")) })
+	defer stop()
+	defer w.fail(io.EOF)
+
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	hello, err := w.read()
+	if err != nil || hello.Type != MsgHello {
+		log.Info("no Hello from the peer", "err", err)
+		return
+	}
+	c.SetReadDeadline(time.Time{})
+	var mod *Module
+	for _, m := range r.Modules {
+		if m.Name == hello.Path2 {
+			mod = m
+		}
+	}
+	log = log.With("module", hello.Path2, "sync", hello.Text)
+	refuse := func(reason string) {
+		log.Warn("refused "+reason, "hint", fmt.Sprintf("add Peer=%s to [Module] %s of sync.conf to allow this sender", fp, hello.Path2))
+		w.sendNow(&Msg{Type: MsgRefused, Text: reason})
+	}
+	switch {
+	case hello.Size != ProtocolVersion:
+		log.Warn("refused: protocol version", "version", hello.Size)
+		w.sendNow(&Msg{Type: MsgRefused, Text: fmt.Sprintf("protocol version %d, this receiver speaks %d", hello.Size, ProtocolVersion)})
+		return
+	case mod == nil:
+		log.Warn("refused: no such module")
+		w.sendNow(&Msg{Type: MsgRefused, Text: fmt.Sprintf("no module %q on this receiver", hello.Path2)})
+		return
+	case !slices.Contains(mod.Peers, fp):
+		refuse("unknown peer " + fp + " for module " + mod.Name)
+		return
+	}
+	rt, err := openRoot(mod.Path)
+	if err != nil {
+		log.Error("cannot open the module's directory", "path", mod.Path, "err", err)
+		w.sendNow(&Msg{Type: MsgRefused, Text: fmt.Sprintf("module %s: %v", mod.Name, err)})
+		return
+	}
+	defer rt.close()
+	if err := w.sendNow(&Msg{Type: MsgWelcome, Size: ProtocolVersion}); err != nil {
+		return
+	}
+	st := &PeerStatus{Address: addr, Fingerprint: fp, Module: mod.Name, Job: hello.Text, Since: time.Now()}
+	r.mu.Lock()
+	if r.peers == nil {
+		r.peers = map[*PeerStatus]bool{}
+	}
+	r.peers[st] = true
+	r.mu.Unlock()
+	r.changed()
+	defer func() {
+		r.mu.Lock()
+		delete(r.peers, st)
+		r.mu.Unlock()
+		r.changed()
+	}()
+	log.Info("sender connected")
+
+	s := &rsession{w: w, rt: rt, log: log, status: st, receiver: r}
+	err = s.run() // always an error: how the connection ended
+	s.abort()
+	if !errors.Is(err, io.EOF) {
+		log.Warn("sender disconnected", "err", deadReason(err, r.KeepAlive))
+	} else {
+		log.Info("sender disconnected")
+	}
+}
+
+// heartbeatInterval and heartbeatTimeout derive the sender's application heartbeat from
+// the TCP settings: a Ping a third of the keepalive time apart, and a receiver that
+// answered nothing at all for twice the dead-peer bound is stuck, though TCP may still
+// call it alive. (The receiver only answers: while a sender is connected but idle, the
+// kernel's keepalive watches it.)
+func heartbeatInterval(k KeepAlive) time.Duration { return max(k.Time/3, time.Second) }
+func heartbeatTimeout(k KeepAlive) time.Duration {
+	return max(2*k.DeadPeerTimeout(), 3*heartbeatInterval(k))
+}
+
+// ResumeMinSize is the size from which a file is written under a name made from its path,
+// size and mtime, kept when the transfer is cut off, so that the next one resumes.
+const ResumeMinSize = 8 << 20
+
+// rsession is one sender's stream of operations into one module.
+type rsession struct {
+	w        *wire
+	rt       *root
+	log      *slog.Logger
+	status   *PeerStatus
+	receiver *Receiver
+
+	cur      *incoming   // the file between FileBegin and FileEnd
+	skipping bool        // the current file failed: skip its Data
+	pending  []*incoming // complete files, not yet fsynced and renamed
+	pendingN int64       // their bytes
+	lastSeq  uint64      // the last operation done (or refused)
+	acked    uint64      // the last Ack sent
+}
+
+type incoming struct {
+	seq     uint64
+	rel     string
+	dirfd   int
+	tmp     string
+	name    string
+	f       *os.File
+	h       hash.Hash
+	mode    uint32
+	mtime   int64
+	written int64
+	part    bool
+}
+
+// opError is an operation that failed; retry says the sender should try it again later
+// (a full disk), not give it up.
+type opError struct {
+	retry bool
+	err   error
+}
+
+func (e *opError) Error() string { return e.err.Error() }
+
+func (s *rsession) run() error {
+	for {
+		if s.cur == nil && s.w.r.Buffered() == 0 {
+			if err := s.flush(); err != nil {
+				return err
+			}
+		}
+		m, err := s.w.read()
+		if err != nil {
+			return err
+		}
+		var oerr error
+		switch m.Type {
+		case MsgPing:
+			err = s.w.sendNow(&Msg{Type: MsgPong, Seq: m.Seq})
+		case MsgPong:
+		case MsgListRequest:
+			if err = s.flush(); err == nil {
+				err = s.list()
+			}
+		case MsgResumeQuery:
+			err = s.resumeOffer(m)
+		case MsgFileBegin:
+			oerr = s.begin(m)
+		case MsgData:
+			oerr = s.data(m)
+		case MsgFileEnd:
+			oerr = s.end(m)
+		case MsgMkdir:
+			oerr = s.mkdir(m)
+		case MsgSymlink, MsgRename, MsgDelete, MsgAttr:
+			// Files written before must be in place first (a rename of one, say).
+			if err = s.flush(); err == nil {
+				oerr = s.apply(m)
+			}
+		default:
+			return fmt.Errorf("%w: unexpected %s from the sender", ErrProtocol, m.Type)
+		}
+		if err != nil {
+			return err
+		}
+		if seq := opSeq(m); seq != 0 {
+			s.lastSeq = seq
+		}
+		if oerr != nil {
+			if err := s.report(m, oerr); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// opSeq returns the number of the operation m completes or starts (0: none).
+func opSeq(m *Msg) uint64 {
+	switch m.Type {
+	case MsgMkdir, MsgSymlink, MsgRename, MsgDelete, MsgAttr, MsgFileBegin:
+		return m.Seq
+	}
+	return 0
+}
+
+// report tells the sender that an operation failed. A full disk stops the session: the
+// files before it are made durable and acknowledged, and the connection closes, so that
+// the sender keeps the operation and everything after it and tries again later.
+func (s *rsession) report(m *Msg, err error) error {
+	seq := m.Seq
+	if m.Type == MsgData || m.Type == MsgFileEnd {
+		seq = s.lastSeq
+	}
+	var oe *opError
+	retry := errors.As(err, &oe) && oe.retry
+	if retry {
+		s.lastSeq = seq - 1
+		s.log.Error("cannot write, will retry when the sender reconnects", "err", err)
+		if ferr := s.flush(); ferr != nil {
+			return ferr
+		}
+		if err := s.w.sendNow(&Msg{Type: MsgOpError, Seq: seq, Flag: true, Text: err.Error()}); err != nil {
+			return err
+		}
+		return s.drain(err)
+	}
+	s.log.Warn("operation refused", "op", m.Type.String(), "err", err)
+	return s.w.send(&Msg{Type: MsgOpError, Seq: seq, Text: err.Error()})
+}
+
+// drain reads and drops what the sender had sent before it read the OpError, until it
+// closes the connection (at most 30 s): closing first would reset the connection and the
+// sender might never read why.
+func (s *rsession) drain(reason error) error {
+	s.w.conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	for {
+		if _, err := s.w.read(); err != nil {
+			return fmt.Errorf("stopped: %w", reason)
+		}
+	}
+}
+
+// classify turns a file system error into an opError: a full disk or quota is retried.
+func classify(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT) {
+		return &opError{retry: true, err: fmt.Errorf("%s: disk full on the receiver: %w", what, err)}
+	}
+	if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EXDEV) || errors.Is(err, unix.ENOTDIR) {
+		return &opError{err: fmt.Errorf("%s: refused: a directory on the way is a symlink or not a directory (symlinks are never followed, nothing leaves the module): %w", what, err)}
+	}
+	return &opError{err: fmt.Errorf("%s: %w", what, err)}
+}
+
+func tmpName() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return tmpPrefix + "tmp-" + hex.EncodeToString(b[:])
+}
+
+// partName is where a large file is received: the same name for the same path, size and
+// mtime, so that a transfer cut off is found again by the next one.
+func partName(rel string, size uint64, mtime int64) string {
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%d\x00%d", rel, size, mtime))
+	return tmpPrefix + "part-" + hex.EncodeToString(sum[:8])
+}
+
+func (s *rsession) begin(m *Msg) error {
+	if m.Path == "" {
+		s.skipping = true
+		return &opError{err: errors.New("a file cannot replace the module's root")}
+	}
+	dirfd, name, err := s.rt.parent(m.Path, true)
+	if err != nil {
+		s.skipping = true
+		return classify(m.Path, err)
+	}
+	in := &incoming{seq: m.Seq, rel: m.Path, dirfd: dirfd, name: name, h: sha256.New(), mode: m.Mode &^ (unix.S_ISUID | unix.S_ISGID), mtime: m.Mtime}
+	in.part = m.Size >= ResumeMinSize
+	flags := unix.O_WRONLY | unix.O_CREAT | unix.O_EXCL | unix.O_CLOEXEC | unix.O_NOFOLLOW
+	in.tmp = tmpName()
+	if in.part {
+		in.tmp = partName(m.Path, m.Size, m.Mtime)
+		flags = unix.O_RDWR | unix.O_CREAT | unix.O_CLOEXEC | unix.O_NOFOLLOW
+	}
+	fd, err := unix.Openat(dirfd, in.tmp, flags, 0o600)
+	if err != nil {
+		unix.Close(dirfd)
+		s.skipping = true
+		return classify(m.Path, err)
+	}
+	in.f = os.NewFile(uintptr(fd), in.tmp)
+	if in.part {
+		// Resume from what a cut-off transfer left, if the sender asked for it: the
+		// prefix is hashed again here, so the end-to-end check covers it too.
+		off := int64(m.Offset)
+		info, err := in.f.Stat()
+		if err == nil && info.Size() < off {
+			err = fmt.Errorf("resume offset %d beyond the %d bytes kept", off, info.Size())
+		}
+		if err == nil {
+			err = copyPrefix(in.h, in.f, off)
+		}
+		if err == nil {
+			err = in.f.Truncate(off)
+		}
+		if err == nil {
+			_, err = in.f.Seek(off, io.SeekStart)
+		}
+		if err != nil {
+			in.discard()
+			s.skipping = true
+			return classify(m.Path, err)
+		}
+		in.written = off
+	}
+	s.cur, s.skipping = in, false
+	return nil
+}
+
+func (s *rsession) data(m *Msg) error {
+	if s.cur == nil {
+		if s.skipping {
+			return nil
+		}
+		return fmt.Errorf("%w: Data outside a file", ErrProtocol)
+	}
+	if _, err := s.cur.f.Write(m.Data); err != nil {
+		in := s.cur
+		s.cur, s.skipping = nil, true
+		in.discard()
+		return classify(in.rel, err)
+	}
+	s.cur.h.Write(m.Data)
+	s.cur.written += int64(len(m.Data))
+	s.status.Bytes += int64(len(m.Data))
+	return nil
+}
+
+func (s *rsession) end(m *Msg) error {
+	in := s.cur
+	if in == nil {
+		if s.skipping {
+			s.skipping = false
+			return nil
+		}
+		return fmt.Errorf("%w: FileEnd outside a file", ErrProtocol)
+	}
+	s.cur = nil
+	if sum := in.h.Sum(nil); !bytes.Equal(sum, m.Hash) {
+		in.discard()
+		return &opError{err: fmt.Errorf("%s: content hash differs from the sender's (changed while sent?); discarded", in.rel)}
+	}
+	err := in.f.Chmod(os.FileMode(in.mode & 0o777))
+	if err == nil && in.mode&^0o777 != 0 {
+		err = unix.Fchmod(int(in.f.Fd()), in.mode)
+	}
+	if err == nil {
+		err = setTimes(in.dirfd, in.tmp, in.mtime)
+	}
+	if err != nil {
+		in.discard()
+		return classify(in.rel, err)
+	}
+	s.pending = append(s.pending, in)
+	s.pendingN += in.written
+	s.status.Files++
+	if len(s.pending) >= 256 || s.pendingN >= 64<<20 {
+		return s.flush()
+	}
+	return nil
+}
+
+// discard removes a file that will not be completed.
+func (in *incoming) discard() {
+	in.f.Close()
+	unix.Unlinkat(in.dirfd, in.tmp, 0)
+	unix.Close(in.dirfd)
+}
+
+// flush makes the complete files durable and puts them in place, then acknowledges every
+// operation done: each file is written and fsynced under its temporary name, then renamed
+// over its real name, then the directory is fsynced, so that a crash at any moment leaves
+// the old file or the new one, never a part. A few files are fsynced one by one; a batch
+// with one syncfs(2), which costs one journal commit for all of them.
+func (s *rsession) flush() error {
+	if len(s.pending) > 0 {
+		batch := s.pending
+		s.pending, s.pendingN = nil, 0
+		if err := s.durable(batch, func(in *incoming) error { return in.f.Sync() }); err != nil {
+			for _, in := range batch {
+				in.discard()
+			}
+			return s.failBatch(err)
+		}
+		var dirs []int
+		for _, in := range batch {
+			in.f.Close()
+			err := unix.Renameat(in.dirfd, in.tmp, in.dirfd, in.name)
+			if errors.Is(err, unix.EISDIR) || errors.Is(err, unix.ENOTEMPTY) || errors.Is(err, unix.EEXIST) {
+				// A directory where the file goes: the sender's tree has a file there now.
+				if err = removeAt(in.dirfd, in.name); err == nil {
+					err = unix.Renameat(in.dirfd, in.tmp, in.dirfd, in.name)
+				}
+			}
+			if err != nil {
+				unix.Unlinkat(in.dirfd, in.tmp, 0)
+				s.log.Warn("cannot put a received file in place", "path", in.rel, "err", err)
+			}
+			dirs = append(dirs, in.dirfd)
+		}
+		err := s.durableDirs(dirs)
+		for _, fd := range dirs {
+			unix.Close(fd)
+		}
+		if err != nil {
+			return s.failBatch(err)
+		}
+		s.receiver.changed()
+	}
+	if s.lastSeq > s.acked {
+		s.acked = s.lastSeq
+		if err := s.w.send(&Msg{Type: MsgAck, Seq: s.acked}); err != nil {
+			return err
+		}
+	}
+	return s.w.flush()
+}
+
+func (s *rsession) durable(batch []*incoming, one func(*incoming) error) error {
+	if len(batch) > 8 {
+		return unix.Syncfs(s.rt.fd)
+	}
+	for _, in := range batch {
+		if err := one(in); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *rsession) durableDirs(dirs []int) error {
+	if len(dirs) > 8 {
+		return unix.Syncfs(s.rt.fd)
+	}
+	seen := map[int]bool{}
+	for _, fd := range dirs {
+		if !seen[fd] {
+			seen[fd] = true
+			if err := unix.Fsync(fd); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// failBatch ends the session after fsync failed: nothing of the batch is acknowledged.
+func (s *rsession) failBatch(err error) error {
+	s.log.Error("cannot make received files durable; the sender will send them again", "err", err)
+	s.w.sendNow(&Msg{Type: MsgOpError, Seq: s.acked + 1, Flag: true, Text: fmt.Sprintf("fsync on the receiver: %v", err)})
+	return fmt.Errorf("fsync: %w", err)
+}
+
+// abort ends a session: the file in flight is kept when it can be resumed, and files not
+// yet made durable are removed (the sender has no Ack for them and sends them again).
+func (s *rsession) abort() {
+	if s.cur != nil {
+		if s.cur.part {
+			s.cur.f.Close()
+			unix.Close(s.cur.dirfd)
+		} else {
+			s.cur.discard()
+		}
+		s.cur = nil
+	}
+	for _, in := range s.pending {
+		in.discard()
+	}
+	s.pending = nil
+}
+
+func (s *rsession) resumeOffer(m *Msg) error {
+	offer := &Msg{Type: MsgResumeOffer, Seq: m.Seq}
+	if dirfd, _, err := s.rt.parent(m.Path, false); err == nil {
+		name := partName(m.Path, m.Size, m.Mtime)
+		if fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0); err == nil {
+			f := os.NewFile(uintptr(fd), name)
+			if info, err := f.Stat(); err == nil && info.Mode().IsRegular() && info.Size() > 0 && uint64(info.Size()) <= m.Size {
+				h := sha256.New()
+				if copyPrefix(h, f, info.Size()) == nil {
+					offer.Offset, offer.Hash = uint64(info.Size()), h.Sum(nil)
+				}
+			}
+			f.Close()
+		}
+		unix.Close(dirfd)
+	}
+	return s.w.sendNow(offer)
+}
+
+func (s *rsession) mkdir(m *Msg) error {
+	if m.Path != "" {
+		dirfd, name, err := s.rt.parent(m.Path, true)
+		if err != nil {
+			return classify(m.Path, err)
+		}
+		err = unix.Mkdirat(dirfd, name, 0o700)
+		if errors.Is(err, unix.EEXIST) {
+			var st unix.Stat_t
+			if unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT != unix.S_IFDIR {
+				if err = removeAt(dirfd, name); err == nil {
+					err = unix.Mkdirat(dirfd, name, 0o700)
+				}
+			} else {
+				err = nil
+			}
+		}
+		unix.Close(dirfd)
+		if err != nil {
+			return classify(m.Path, err)
+		}
+	}
+	return s.attr(m)
+}
+
+// attr sets mode and mtime of m.Path (not through a symlink: a symlink's mode is not set).
+func (s *rsession) attr(m *Msg) error {
+	fd, err := s.rt.openDir(m.Path, false)
+	if errors.Is(err, unix.ENOTDIR) {
+		fd, err = s.rt.openat2(m.Path, unix.O_RDONLY|unix.O_NONBLOCK)
+	}
+	if err == nil {
+		err = unix.Fchmod(fd, m.Mode&^(unix.S_ISUID|unix.S_ISGID))
+		unix.Close(fd)
+	} else if errors.Is(err, unix.ELOOP) {
+		err = nil // the path is a symlink itself: only its time is set
+	}
+	if err != nil {
+		return classify(m.Path, err)
+	}
+	if m.Path == "" {
+		return nil
+	}
+	dirfd, name, err := s.rt.parent(m.Path, false)
+	if err != nil {
+		return classify(m.Path, err)
+	}
+	defer unix.Close(dirfd)
+	return classify(m.Path, setTimes(dirfd, name, m.Mtime))
+}
+
+// apply does the operations that change names: Symlink, Rename, Delete, and Attr.
+func (s *rsession) apply(m *Msg) error {
+	if m.Path == "" && m.Type != MsgAttr {
+		return &opError{err: fmt.Errorf("%s of the module's root refused", m.Type)}
+	}
+	switch m.Type {
+	case MsgAttr:
+		return s.attr(m)
+	case MsgDelete:
+		dirfd, name, err := s.rt.parent(m.Path, false)
+		if errors.Is(err, unix.ENOENT) {
+			return nil
+		}
+		if err != nil {
+			return classify(m.Path, err)
+		}
+		defer unix.Close(dirfd)
+		return classify(m.Path, removeAt(dirfd, name))
+	case MsgSymlink:
+		if !linkInside(m.Path, m.Path2) {
+			return &opError{err: errOutside(m.Path, m.Path2)}
+		}
+		dirfd, name, err := s.rt.parent(m.Path, true)
+		if err != nil {
+			return classify(m.Path, err)
+		}
+		defer unix.Close(dirfd)
+		tmp := tmpName()
+		if err := unix.Symlinkat(m.Path2, dirfd, tmp); err != nil {
+			return classify(m.Path, err)
+		}
+		setTimes(dirfd, tmp, m.Mtime)
+		err = unix.Renameat(dirfd, tmp, dirfd, name)
+		if errors.Is(err, unix.EISDIR) || errors.Is(err, unix.ENOTEMPTY) || errors.Is(err, unix.EEXIST) {
+			if err = removeAt(dirfd, name); err == nil {
+				err = unix.Renameat(dirfd, tmp, dirfd, name)
+			}
+		}
+		if err != nil {
+			unix.Unlinkat(dirfd, tmp, 0)
+		}
+		return classify(m.Path, err)
+	case MsgRename:
+		if m.Path2 == "" {
+			return &opError{err: errors.New("rename onto the module's root refused")}
+		}
+		from, fromName, err := s.rt.parent(m.Path, false)
+		if err != nil {
+			return classify(m.Path, err)
+		}
+		defer unix.Close(from)
+		to, toName, err := s.rt.parent(m.Path2, true)
+		if err != nil {
+			return classify(m.Path2, err)
+		}
+		defer unix.Close(to)
+		err = unix.Renameat(from, fromName, to, toName)
+		if errors.Is(err, unix.EISDIR) || errors.Is(err, unix.ENOTEMPTY) || errors.Is(err, unix.EEXIST) || errors.Is(err, unix.ENOTDIR) {
+			var st unix.Stat_t
+			if unix.Fstatat(from, fromName, &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
+				if err = removeAt(to, toName); err == nil {
+					err = unix.Renameat(from, fromName, to, toName)
+				}
+			}
+		}
+		if err == nil {
+			unix.Fsync(from)
+			unix.Fsync(to)
+		}
+		return classify("rename "+m.Path+" to "+m.Path2, err)
+	}
+	return nil
+}
+
+// list sends the module's manifest; temporary files of dead sessions are removed on the way.
+func (s *rsession) list() error {
+	fd, err := unix.Dup(s.rt.fd)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	var temps []string
+	skip := func(rel string, dir bool) bool {
+		if isTemp(rel) {
+			temps = append(temps, rel)
+			return true
+		}
+		return false
+	}
+	err = walkAt(fd, "", skip, func(e Entry) error {
+		return s.w.send(&Msg{Type: MsgEntry, Path: e.Path, Kind: e.Kind, Mode: e.Mode, Size: uint64(e.Size), Mtime: e.Mtime, Path2: e.Target})
+	})
+	if err != nil {
+		s.log.Warn("listing the module", "err", err)
+	}
+	if err := s.w.sendNow(&Msg{Type: MsgListEnd}); err != nil {
+		return err
+	}
+	s.removeStale(temps)
+	return nil
+}
+
+// removeStale removes temporary files that a session killed before it could clean up left:
+// a small file's after an hour (no session takes that long over one), a large file's
+// part, kept for resume, after a week.
+func (s *rsession) removeStale(temps []string) {
+	for _, rel := range temps {
+		dirfd, name, err := s.rt.parent(rel, false)
+		if err != nil {
+			continue
+		}
+		var st unix.Stat_t
+		age := time.Hour
+		if strings.HasPrefix(name, tmpPrefix+"part-") {
+			age = 7 * 24 * time.Hour
+		}
+		if unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && time.Since(time.Unix(0, st.Ctim.Nano())) > age {
+			if unix.Unlinkat(dirfd, name, 0) == nil {
+				s.log.Info("removed a temporary file left by an interrupted transfer", "path", rel)
+			}
+		}
+		unix.Close(dirfd)
+	}
+}
+
+// isTemp reports whether rel names one of the receiver's temporary files.
+func isTemp(rel string) bool {
+	base := rel
+	if i := bytes.LastIndexByte([]byte(rel), '/'); i >= 0 {
+		base = rel[i+1:]
+	}
+	return len(base) > len(tmpPrefix) && base[:len(tmpPrefix)] == tmpPrefix
+}

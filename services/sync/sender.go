@@ -1,0 +1,853 @@
+package sync
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	gosync "sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Job states, as org.hostkit.Sync1 shows them.
+const (
+	StateScanning     = "scanning"
+	StateSyncing      = "syncing"
+	StateIdle         = "idle"
+	StateDisconnected = "disconnected"
+	StatePaused       = "paused"
+	StateError        = "error"
+)
+
+// JobStatus is a job's state for the bus, the log and hostkitctl.
+type JobStatus struct {
+	Name            string    `json:"name"`
+	Source          string    `json:"source"`
+	Target          string    `json:"target"`
+	State           string    `json:"state"`
+	PendingFiles    int       `json:"pending_files"`
+	PendingBytes    int64     `json:"pending_bytes"`
+	OldestPending   time.Time `json:"oldest_pending,omitzero"`
+	LastSync        time.Time `json:"last_sync,omitzero"`
+	BytesSent       int64     `json:"bytes_sent"`
+	FilesSent       int64     `json:"files_sent"`
+	PeerAddress     string    `json:"peer_address"`
+	PeerFingerprint string    `json:"peer_fingerprint"`
+	LastError       string    `json:"last_error"`
+	// The initial (or requested) full comparison: entries compared, and of the changes
+	// it found, how many are acknowledged.
+	ScanEntries  int64  `json:"scan_entries"`
+	InitialTotal int64  `json:"initial_total"`
+	InitialDone  int64  `json:"initial_done"`
+	Note         string `json:"note,omitempty"`
+	Watches      int    `json:"watches"`
+}
+
+// Lag is how long the oldest unsent change has waited (0: none).
+func (s JobStatus) Lag() time.Duration {
+	if s.OldestPending.IsZero() {
+		return 0
+	}
+	return time.Since(s.OldestPending)
+}
+
+// Sender runs one [Job]: it watches the source, queues every change, and sends the queue
+// to the target over a connection it keeps up, rebuilding it with backoff.
+type Sender struct {
+	Job       *Job
+	ID        *Identity
+	KeepAlive KeepAlive
+	StateDir  string
+	// Changed, when set, is called after the status changed.
+	Changed func()
+
+	log     *slog.Logger
+	queue   *Queue
+	exclude *Excluder
+	watcher *Watcher
+
+	mu      gosync.Mutex
+	st      JobStatus
+	compare bool // a full comparison is due
+	paused  bool
+	wake    chan struct{}
+}
+
+// NewSender prepares a job; Run runs it.
+func NewSender(j *Job, id *Identity, k KeepAlive, stateDir string) *Sender {
+	s := &Sender{Job: j, ID: id, KeepAlive: k, StateDir: stateDir, log: slog.With("sync", j.Name),
+		exclude: NewExcluder(j.Exclude), compare: true, wake: make(chan struct{}, 1)}
+	s.st = JobStatus{Name: j.Name, Source: j.Source, Target: j.Target, State: StateDisconnected, PeerFingerprint: j.Peer}
+	return s
+}
+
+// Status returns the job's state now.
+func (s *Sender) Status() JobStatus {
+	s.mu.Lock()
+	st := s.st
+	s.mu.Unlock()
+	if s.queue != nil {
+		st.PendingFiles, st.PendingBytes, st.OldestPending = s.queue.Stats()
+	}
+	return st
+}
+
+func (s *Sender) update(f func(*JobStatus)) {
+	s.mu.Lock()
+	f(&s.st)
+	s.mu.Unlock()
+	if s.Changed != nil {
+		s.Changed()
+	}
+}
+
+func (s *Sender) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Resync asks for a full comparison of source and target.
+func (s *Sender) Resync() {
+	s.mu.Lock()
+	s.compare = true
+	s.mu.Unlock()
+	s.poke()
+}
+
+// Pause stops sending (changes are still queued); Resume sends again.
+func (s *Sender) Pause() { s.setPaused(true) }
+
+// Resume undoes Pause.
+func (s *Sender) Resume() { s.setPaused(false) }
+
+func (s *Sender) setPaused(p bool) {
+	s.mu.Lock()
+	s.paused = p
+	s.mu.Unlock()
+	s.update(func(st *JobStatus) {
+		if p {
+			st.State = StatePaused
+		} else if st.State == StatePaused {
+			st.State = StateSyncing
+		}
+	})
+	s.poke()
+}
+
+func (s *Sender) isPaused() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.paused
+}
+
+// QueueFile is where a job's unsent changes are kept.
+func QueueFile(stateDir, job string) string {
+	return filepath.Join(stateDir, "queue", job+".log")
+}
+
+// RescanInterval is how often a job compares the whole tree when part of it could not be
+// watched (out of inotify watches).
+var RescanInterval = time.Minute
+
+// Run runs the job until ctx ends. It returns an error only when the job cannot start
+// (the source cannot be watched, the queue cannot be opened); everything later is
+// reported in the status and the log, and retried.
+func (s *Sender) Run(ctx context.Context) error {
+	q, err := OpenQueue(QueueFile(s.StateDir, s.Job.Name))
+	if err != nil {
+		return fmt.Errorf("[Job] %s: %w", s.Job.Name, err)
+	}
+	s.queue = q
+	defer q.Close()
+	if n, _, _ := q.Stats(); n > 0 {
+		s.log.Info("changes kept from before", "pending", n)
+	}
+	if info, err := os.Stat(s.Job.Source); err != nil || !info.IsDir() {
+		if err == nil {
+			err = errors.New("not a directory")
+		}
+		return fmt.Errorf("[Job] %s: Source=%s: %w", s.Job.Name, s.Job.Source, err)
+	}
+	w, err := NewWatcher(s.Job.Source, s.exclude, q.Add, s.log)
+	if err != nil {
+		return fmt.Errorf("[Job] %s: %w", s.Job.Name, err)
+	}
+	w.Overflow = s.Resync
+	s.watcher = w
+	if err := w.Watch("", nil); err != nil {
+		w.Close()
+		return fmt.Errorf("[Job] %s: watching %s: %w", s.Job.Name, s.Job.Source, err)
+	}
+	s.update(func(st *JobStatus) { st.Watches = w.Watches() })
+	done := make(chan error, 1)
+	go func() { done <- w.Run() }()
+	defer func() { w.Close(); <-done }()
+	if w.Unwatched() {
+		go s.rescan(ctx)
+	}
+
+	backoff := time.Second
+	for ctx.Err() == nil {
+		start := time.Now()
+		err := s.connectAndSend(ctx)
+		q.Rewind()
+		if ctx.Err() != nil {
+			break
+		}
+		state := StateDisconnected
+		var refused *refusedError
+		if errors.As(err, &refused) || errors.Is(err, ErrPeerMismatch) {
+			state = StateError
+		}
+		s.log.Warn("target unavailable, retrying", "peer_address", s.Job.Address, "err", err, "retry_in", backoff.String())
+		s.update(func(st *JobStatus) {
+			st.State, st.LastError = state, err.Error()
+			if s.paused { // update holds s.mu
+				st.State = StatePaused
+			}
+		})
+		if time.Since(start) > time.Minute {
+			backoff = time.Second // it had been up for a while: a fresh failure
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		case <-s.wake: // Resync or Resume: try at once
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+	s.log.Info("stopped", "pending", func() int { n, _, _ := q.Stats(); return n }())
+	return nil
+}
+
+// rescan compares the whole tree every RescanInterval while part of it is unwatched.
+func (s *Sender) rescan(ctx context.Context) {
+	t := time.NewTicker(RescanInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.Resync()
+		}
+	}
+}
+
+type refusedError struct{ reason string }
+
+func (e *refusedError) Error() string { return "refused by the target: " + e.reason }
+
+// connectAndSend makes one connection and sends over it until it fails or ctx ends.
+func (s *Sender) connectAndSend(ctx context.Context) error {
+	tc, err := dial(ctx, s.Job.Address, s.KeepAlive, s.ID.ClientTLS(s.Job.Peer), 30*time.Second)
+	if err != nil {
+		return err
+	}
+	w := newWire(tc)
+	w.limit = newPacer(s.Job.BandwidthLimit)
+	stop := context.AfterFunc(ctx, func() { w.fail(context.Canceled) })
+	defer stop()
+	defer w.fail(io.EOF)
+	if err := w.sendNow(&Msg{Type: MsgHello, Size: ProtocolVersion, Path2: s.Job.Module, Text: s.Job.Name}); err != nil {
+		return err
+	}
+	tc.SetReadDeadline(time.Now().Add(30 * time.Second))
+	m, err := w.read()
+	if err != nil {
+		return fmt.Errorf("waiting for the target's welcome: %w", err)
+	}
+	tc.SetReadDeadline(time.Time{})
+	switch m.Type {
+	case MsgWelcome:
+	case MsgRefused:
+		return &refusedError{m.Text}
+	default:
+		return fmt.Errorf("%w: %s instead of Welcome", ErrProtocol, m.Type)
+	}
+	addr := tc.RemoteAddr().String()
+	s.log.Info("connected", "peer_address", addr, "peer", s.Job.Peer)
+	s.update(func(st *JobStatus) {
+		st.PeerAddress, st.LastError = addr, ""
+		if st.State != StatePaused {
+			st.State = StateSyncing
+		}
+	})
+
+	ss := &session{s: s, w: w, manifest: make(chan *Msg, 1024), offers: make(chan *Msg, 1)}
+	ss.cond = gosync.NewCond(&ss.mu)
+	ss.bytesBase = s.Status().BytesSent
+	go w.heartbeat(heartbeatInterval(s.KeepAlive), heartbeatTimeout(s.KeepAlive), ss.busy)
+	readErr := make(chan error, 1)
+	go func() { readErr <- ss.readLoop() }()
+	// The first reason wins: the sender's own, or what the reader or heartbeat saw.
+	err = w.fail(ss.sendLoop(ctx))
+	<-readErr
+	s.update(func(st *JobStatus) { st.BytesSent = ss.bytesBase + w.sent.Load() })
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return deadReason(err, s.KeepAlive)
+}
+
+// session is one connection of a sender.
+type session struct {
+	s *Sender
+	w *wire
+
+	mu       gosync.Mutex
+	cond     *gosync.Cond
+	inflight []flight // operations sent, oldest first
+	wireSeq  uint64
+	closed   bool
+	err      error
+
+	manifest  chan *Msg
+	offers    chan *Msg
+	bytesBase int64 // BytesSent before this connection
+	// initialLast is the last change a full comparison queued, until it is acknowledged.
+	initialLast uint64
+}
+
+// flight is a queued change on the wire: the last wire operation it took, and what it was.
+type flight struct {
+	wireSeq uint64
+	op      Op
+	bytes   int64
+}
+
+func (ss *session) busy() bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return len(ss.inflight) > 0
+}
+
+// readLoop handles what the receiver sends: acknowledgements, errors, the manifest,
+// resume offers and heartbeat answers.
+func (ss *session) readLoop() error {
+	defer func() {
+		ss.mu.Lock()
+		ss.closed = true
+		ss.cond.Broadcast()
+		ss.mu.Unlock()
+		close(ss.manifest)
+	}()
+	for {
+		m, err := ss.w.read()
+		if err != nil {
+			ss.mu.Lock()
+			ss.err = err
+			ss.mu.Unlock()
+			return err
+		}
+		switch m.Type {
+		case MsgAck:
+			ss.ack(m.Seq)
+		case MsgOpError:
+			if m.Flag {
+				err := fmt.Errorf("the target cannot write now, retrying later: %s", m.Text)
+				ss.w.fail(err)
+				return err
+			}
+			ss.opError(m)
+		case MsgEntry, MsgListEnd:
+			ss.manifest <- m
+		case MsgResumeOffer:
+			select {
+			case ss.offers <- m:
+			default:
+			}
+		case MsgPong, MsgPing:
+			if m.Type == MsgPing {
+				ss.w.sendNow(&Msg{Type: MsgPong, Seq: m.Seq})
+			}
+		default:
+			err := fmt.Errorf("%w: unexpected %s from the target", ErrProtocol, m.Type)
+			ss.w.fail(err)
+			return err
+		}
+	}
+}
+
+func (ss *session) ack(seq uint64) {
+	ss.mu.Lock()
+	i := 0
+	var last uint64
+	for i < len(ss.inflight) && ss.inflight[i].wireSeq <= seq {
+		last = ss.inflight[i].op.Seq
+		i++
+	}
+	ss.inflight = ss.inflight[i:]
+	initialLast := ss.initialLast
+	if initialLast != 0 && last >= initialLast {
+		ss.initialLast = 0
+	}
+	ss.cond.Broadcast()
+	ss.mu.Unlock()
+	if i == 0 {
+		return
+	}
+	s := ss.s
+	s.queue.Done(last)
+	n, _, _ := s.queue.Stats()
+	s.update(func(st *JobStatus) {
+		st.BytesSent = ss.bytesBase + ss.w.sent.Load()
+		if initialLast != 0 {
+			st.InitialDone = min(st.InitialDone+int64(i), st.InitialTotal)
+			if last >= initialLast {
+				st.InitialDone = st.InitialTotal
+			}
+		}
+		if n == 0 {
+			st.LastSync = time.Now()
+			if st.State == StateSyncing {
+				st.State = StateIdle
+			}
+		}
+	})
+}
+
+// opError logs an operation the target refused. A rename it could not do (the source was
+// not there) becomes a full send of the new path.
+func (ss *session) opError(m *Msg) {
+	ss.mu.Lock()
+	var op *Op
+	for i := range ss.inflight {
+		if ss.inflight[i].wireSeq >= m.Seq {
+			op = &ss.inflight[i].op
+			break
+		}
+	}
+	ss.mu.Unlock()
+	ss.s.log.Warn("the target refused an operation", "err", m.Text)
+	ss.s.update(func(st *JobStatus) { st.LastError = m.Text })
+	if op != nil && op.Kind == OpRename && strings.HasPrefix(m.Text, "rename ") {
+		ss.s.queue.Add(Op{Kind: OpTree, Path: op.To})
+	}
+}
+
+// Window bounds what is on the wire without an Ack.
+const (
+	windowOps   = 20000
+	windowBytes = 64 << 20
+)
+
+func (ss *session) sendLoop(ctx context.Context) error {
+	s := ss.s
+	// Changes kept from before this connection go first, as they happened (a rename
+	// stays a rename); the full comparison comes after them.
+	barrier := s.queue.LastSeq()
+	for {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err := ss.wireErr(); err != nil {
+			return err
+		}
+		if s.isPaused() {
+			if err := ss.wait(ctx, 0); err != nil {
+				return err
+			}
+			continue
+		}
+		s.mu.Lock()
+		compare := s.compare && s.queue.DoneThrough(barrier)
+		if compare {
+			s.compare = false
+		}
+		s.mu.Unlock()
+		if compare {
+			if err := ss.fullComparison(ctx); err != nil {
+				s.mu.Lock()
+				s.compare = true
+				s.mu.Unlock()
+				return err
+			}
+			continue
+		}
+		op, wait, ok := s.queue.Next(s.Job.Delay)
+		if !ok {
+			if err := ss.w.flush(); err != nil {
+				return err
+			}
+			if err := ss.wait(ctx, wait); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := ss.window(ctx); err != nil {
+			return err
+		}
+		if err := ss.sendOp(ctx, op); err != nil {
+			return err
+		}
+	}
+}
+
+func (ss *session) wireErr() error {
+	select {
+	case <-ss.w.closed:
+		ss.w.mu.Lock()
+		defer ss.w.mu.Unlock()
+		return ss.w.err
+	default:
+		return nil
+	}
+}
+
+// wait sleeps until a change is queued, the status is poked, d passes (0: no limit), or the
+// connection closes.
+func (ss *session) wait(ctx context.Context, d time.Duration) error {
+	var timeout <-chan time.Time
+	if d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-ss.w.closed:
+		return ss.wireErr()
+	case <-ss.s.queue.Wake():
+	case <-ss.s.wake:
+	case <-timeout:
+	}
+	return nil
+}
+
+// window waits while too much is on the wire unacknowledged.
+func (ss *session) window(ctx context.Context) error {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	for !ss.closed {
+		var bytes int64
+		for _, f := range ss.inflight {
+			bytes += f.bytes
+		}
+		if len(ss.inflight) < windowOps && bytes < windowBytes {
+			return nil
+		}
+		// What is buffered must go out for the Acks to come.
+		ss.mu.Unlock()
+		err := ss.w.flush()
+		ss.mu.Lock()
+		if err != nil {
+			return err
+		}
+		ss.cond.Wait()
+	}
+	if ss.err != nil {
+		return ss.err
+	}
+	return io.EOF
+}
+
+// nextSeq numbers a wire operation.
+func (ss *session) nextSeq() uint64 {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	ss.wireSeq++
+	return ss.wireSeq
+}
+
+// sent records that op's last wire operation is the latest numbered one; an op that
+// needed none is done once everything before it is.
+func (ss *session) sent(op Op, bytes int64) {
+	ss.mu.Lock()
+	if ss.wireSeq == 0 || len(ss.inflight) == 0 && ss.wireSeq <= ss.ackedLocked() {
+		ss.mu.Unlock()
+		ss.s.queue.Done(op.Seq)
+		return
+	}
+	ss.inflight = append(ss.inflight, flight{wireSeq: ss.wireSeq, op: op, bytes: bytes})
+	ss.mu.Unlock()
+}
+
+// ackedLocked is the highest wire operation acknowledged: everything before the first in
+// flight.
+func (ss *session) ackedLocked() uint64 {
+	if len(ss.inflight) > 0 {
+		return ss.inflight[0].wireSeq - 1
+	}
+	return ss.wireSeq
+}
+
+func (ss *session) sendOp(ctx context.Context, op Op) error {
+	s := ss.s
+	var bytes int64
+	var err error
+	switch op.Kind {
+	case OpSync, OpAttr:
+		bytes, err = ss.sendPath(ctx, op.Path, op.Kind == OpAttr)
+	case OpTree:
+		bytes, err = ss.sendTree(ctx, op.Path)
+	case OpDelete:
+		if s.Job.Delete && !s.exclude.ExcludedPath(op.Path, false) {
+			err = ss.w.send(&Msg{Type: MsgDelete, Seq: ss.nextSeq(), Path: op.Path})
+		}
+	case OpRename:
+		err = ss.w.send(&Msg{Type: MsgRename, Seq: ss.nextSeq(), Path: op.Path, Path2: op.To})
+	}
+	if err != nil {
+		return err
+	}
+	ss.sent(op, bytes)
+	return nil
+}
+
+// sendPath sends what p is now: a directory, a symlink, a file's content, or with attrOnly
+// just its mode and mtime. A path that no longer exists sends nothing: the change that
+// removed it is queued after this one.
+func (ss *session) sendPath(ctx context.Context, p string, attrOnly bool) (int64, error) {
+	if CheckPath(p) != nil || ss.s.exclude.ExcludedPath(p, false) {
+		return 0, nil
+	}
+	abs := filepath.Join(ss.s.Job.Source, p)
+	var st unix.Stat_t
+	if err := unix.Lstat(abs, &st); err != nil {
+		return 0, nil
+	}
+	e, ok := entryFromStat(p, &st)
+	if !ok {
+		return 0, nil
+	}
+	if e.Kind == KindSymlink {
+		target, err := os.Readlink(abs)
+		if err != nil {
+			return 0, nil
+		}
+		e.Target = target
+	}
+	return ss.sendEntry(ctx, e, attrOnly)
+}
+
+func (ss *session) sendEntry(ctx context.Context, e Entry, attrOnly bool) (int64, error) {
+	switch {
+	case attrOnly && e.Kind != KindSymlink:
+		return 0, ss.w.send(&Msg{Type: MsgAttr, Seq: ss.nextSeq(), Path: e.Path, Mode: e.Mode, Mtime: e.Mtime})
+	case e.Kind == KindDir:
+		return 0, ss.w.send(&Msg{Type: MsgMkdir, Seq: ss.nextSeq(), Path: e.Path, Mode: e.Mode, Mtime: e.Mtime})
+	case e.Kind == KindSymlink:
+		return 0, ss.w.send(&Msg{Type: MsgSymlink, Seq: ss.nextSeq(), Path: e.Path, Path2: e.Target, Mtime: e.Mtime})
+	}
+	return ss.sendFile(ctx, e.Path)
+}
+
+// sendTree sends p and everything below it.
+func (ss *session) sendTree(ctx context.Context, p string) (int64, error) {
+	total, err := ss.sendPath(ctx, p, false)
+	if err != nil {
+		return total, err
+	}
+	fd, err := unix.Open(filepath.Join(ss.s.Job.Source, p), unix.O_DIRECTORY|unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return total, nil // not a directory (any more)
+	}
+	defer unix.Close(fd)
+	err = walkAt(fd, p, ss.s.exclude.Excluded, func(e Entry) error {
+		n, err := ss.sendEntry(ctx, e, false)
+		total += n
+		return err
+	})
+	return total, err
+}
+
+// sendFile sends a file's content: FileBegin, Data frames, FileEnd with its SHA-256. A file
+// of ResumeMinSize or more first asks what a cut-off transfer left at the target, and
+// continues from there when the target's part hashes as this file's first bytes do.
+func (ss *session) sendFile(ctx context.Context, p string) (int64, error) {
+	fd, err := unix.Open(filepath.Join(ss.s.Job.Source, p), unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return 0, nil // gone, or replaced by a symlink: a later change says so
+	}
+	f := os.NewFile(uintptr(fd), p)
+	defer f.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return 0, nil
+	}
+	seq := ss.nextSeq()
+	h := sha256.New()
+	var offset int64
+	if st.Size >= ResumeMinSize {
+		offset, err = ss.resume(ctx, f, p, seq, &st, h)
+		if err != nil {
+			return 0, err
+		}
+	}
+	begin := &Msg{Type: MsgFileBegin, Seq: seq, Path: p, Mode: st.Mode & 0o7777, Mtime: st.Mtim.Nano(), Size: uint64(st.Size), Offset: uint64(offset)}
+	if err := ss.w.send(begin); err != nil {
+		return 0, err
+	}
+	buf := make([]byte, DataChunk)
+	sent := int64(0)
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return 0, err
+	}
+	for {
+		n, rerr := f.Read(buf)
+		if n > 0 {
+			h.Write(buf[:n])
+			if err := ss.w.send(&Msg{Type: MsgData, Data: buf[:n]}); err != nil {
+				return sent, err
+			}
+			sent += int64(n)
+			if ctx.Err() != nil {
+				// Stopping: the file is cut here; the target keeps a large one's part.
+				return sent, ctx.Err()
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return sent, fmt.Errorf("reading %s: %w", p, rerr)
+		}
+	}
+	if err := ss.w.send(&Msg{Type: MsgFileEnd, Hash: h.Sum(nil)}); err != nil {
+		return sent, err
+	}
+	ss.s.update(func(st *JobStatus) { st.FilesSent++ })
+	return sent, nil
+}
+
+// resume asks the target for a part of p and returns where to continue, with h holding
+// the hash of the bytes before it.
+func (ss *session) resume(ctx context.Context, f *os.File, p string, seq uint64, st *unix.Stat_t, h io.Writer) (int64, error) {
+	// Only one question may be open: what was in flight must be answered first.
+	q := &Msg{Type: MsgResumeQuery, Seq: seq, Path: p, Size: uint64(st.Size), Mtime: st.Mtim.Nano()}
+	if err := ss.w.sendNow(q); err != nil {
+		return 0, err
+	}
+	var offer *Msg
+	select {
+	case offer = <-ss.offers:
+	case <-ss.w.closed:
+		return 0, ss.wireErr()
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	if offer.Offset == 0 || offer.Offset > uint64(st.Size) {
+		return 0, nil
+	}
+	mine := sha256.New()
+	if err := copyPrefix(mine, f, int64(offer.Offset)); err != nil {
+		return 0, nil
+	}
+	if string(mine.Sum(nil)) != string(offer.Hash) {
+		ss.s.log.Info("the target's part of a file differs from it; sending it whole", "path", p)
+		return 0, nil
+	}
+	if err := copyPrefix(h, f, int64(offer.Offset)); err != nil {
+		return 0, err
+	}
+	ss.s.log.Info("resuming a file cut off before", "path", p, "offset", offer.Offset, "size", st.Size)
+	return int64(offer.Offset), nil
+}
+
+// fullComparison lists the target's module and the source, and queues what differs:
+// entries missing or different there (size, mtime, mode, type, link target), and with
+// Delete=yes what is there only. Excluded paths are neither sent nor deleted.
+func (ss *session) fullComparison(ctx context.Context) error {
+	s := ss.s
+	s.update(func(st *JobStatus) {
+		st.State, st.ScanEntries, st.InitialTotal, st.InitialDone = StateScanning, 0, 0, 0
+	})
+	s.log.Info("comparing the whole tree with the target")
+	start := time.Now()
+	if err := ss.w.sendNow(&Msg{Type: MsgListRequest}); err != nil {
+		return err
+	}
+	remote := map[string]Entry{}
+	for done := false; !done; {
+		select {
+		case m, ok := <-ss.manifest:
+			if !ok {
+				return ss.wireErr()
+			}
+			if m.Type == MsgListEnd {
+				done = true
+				break
+			}
+			remote[m.Path] = Entry{Path: m.Path, Kind: m.Kind, Mode: m.Mode, Size: int64(m.Size), Mtime: m.Mtime, Target: m.Path2}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	var ops []Op
+	fd, err := unix.Open(s.Job.Source, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("opening Source=%s: %w", s.Job.Source, err)
+	}
+	var scanned int64
+	err = walkAt(fd, "", s.exclude.Excluded, func(e Entry) error {
+		scanned++
+		if scanned%1000 == 0 {
+			s.update(func(st *JobStatus) { st.ScanEntries = scanned })
+		}
+		r, ok := remote[e.Path]
+		delete(remote, e.Path)
+		switch {
+		case !ok || r.Kind != e.Kind || e.Kind == KindSymlink && r.Target != e.Target:
+			if ok && r.Kind != e.Kind && s.Job.Delete {
+				ops = append(ops, Op{Kind: OpDelete, Path: e.Path})
+			}
+			ops = append(ops, Op{Kind: OpSync, Path: e.Path, Size: e.Size})
+		case e.Kind == KindFile && (r.Size != e.Size || r.Mtime != e.Mtime):
+			ops = append(ops, Op{Kind: OpSync, Path: e.Path, Size: e.Size})
+		case e.Kind != KindSymlink && r.Mode != e.Mode&^(unix.S_ISUID|unix.S_ISGID):
+			ops = append(ops, Op{Kind: OpAttr, Path: e.Path})
+		}
+		return ctx.Err()
+	})
+	unix.Close(fd)
+	if err != nil {
+		return err
+	}
+	if s.Job.Delete {
+		var gone []string
+		for p := range remote {
+			if !s.exclude.ExcludedPath(p, remote[p].Kind == KindDir) {
+				gone = append(gone, p)
+			}
+		}
+		slices.Sort(gone)
+		last := ""
+		for _, p := range gone {
+			if last != "" && strings.HasPrefix(p, last+"/") {
+				continue // removed with its directory
+			}
+			ops = append(ops, Op{Kind: OpDelete, Path: p})
+			last = p
+		}
+	}
+	s.queue.Add(ops...)
+	ss.mu.Lock()
+	ss.initialLast = 0
+	if len(ops) > 0 {
+		ss.initialLast = s.queue.LastSeq()
+	}
+	ss.mu.Unlock()
+	s.log.Info("compared", "entries", scanned, "changes", len(ops), "took", time.Since(start).Round(time.Millisecond).String())
+	s.update(func(st *JobStatus) {
+		st.ScanEntries, st.InitialTotal, st.InitialDone = scanned, int64(len(ops)), 0
+		if len(ops) == 0 {
+			st.LastSync = time.Now()
+		}
+		if st.State == StateScanning {
+			st.State = StateSyncing
+		}
+	})
+	return nil
+}
