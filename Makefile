@@ -14,6 +14,7 @@ export CGO_ENABLED ?= 0
 
 BINARIES := bin/hostkit-hwd bin/hostkitctl
 BINARIES += bin/hostkit-bootorder
+BINARIES += bin/hostkit-syncd
 # systemd generators: built like the binaries, but packaged to
 # /usr/lib/systemd/system-generators from their own stripped copies in build/pkg/generators
 # (nfpm.yaml sends everything in build/pkg/bin named hostkit-* to /usr/sbin).
@@ -24,7 +25,8 @@ MAN_OUT  := $(patsubst man/%.md,build/man/%,$(MAN_SRC))
 # Debian packages the tests need; `make deps` installs only what is missing.
 TEST_DEBS := dbus dbus-daemon polkitd dmidecode debootstrap systemd-container lintian rpm \
              passwd util-linux ca-certificates binutils \
-             systemd dbus-user-session
+             systemd dbus-user-session \
+             rsync lsyncd iproute2
 
 .PHONY: all build man packages check preflight deps lint unit integration system demo bench fuzz clean
 

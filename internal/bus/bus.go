@@ -306,3 +306,14 @@ func Failed(err error) *dbus.Error {
 
 // errNoPolkit says why a non-root caller was denied without a polkit answer.
 var errNoPolkit = errors.New("polkit is not available on this bus; only root is authorized")
+
+// Unexport removes an object Export put on conn: its interface, properties and
+// introspection, for objects that come and go (a connection, a job removed on reload).
+func Unexport(conn *dbus.Conn, obj *Object) error {
+	for _, iface := range []string{obj.Interface, "org.freedesktop.DBus.Properties", "org.freedesktop.DBus.Introspectable"} {
+		if err := conn.Export(nil, obj.Path, iface); err != nil {
+			return fmt.Errorf("unexporting %s at %s: %w", iface, obj.Path, err)
+		}
+	}
+	return nil
+}

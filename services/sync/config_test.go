@@ -148,3 +148,15 @@ func write(t testing.TB, file, text string) {
 		t.Fatal(err)
 	}
 }
+
+// TestShippedConfig: the sync.conf the package installs loads, with the defaults and
+// nothing to send or receive.
+func TestShippedConfig(t *testing.T) {
+	c, err := Load("../../packaging/sync.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Jobs) != 0 || len(c.Modules) != 0 || c.StateDirectory != DefaultStateDirectory || c.KeepAlive.DeadPeerTimeout() != 33*time.Second {
+		t.Errorf("shipped config: %+v", c)
+	}
+}

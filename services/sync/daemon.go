@@ -52,10 +52,10 @@ func (d *Daemon) Sender(name string) *Sender {
 // has stopped.
 func (d *Daemon) Run(ctx context.Context, listeners []net.Listener) error {
 	if d.Receiver == nil && len(listeners) > 0 {
-		for _, l := range listeners {
-			l.Close()
-		}
-		return errors.New("sockets were passed but sync.conf has no [Module] to receive into")
+		// hostkit-syncd.socket enabled on a host without modules: every sender is told
+		// so (and the log says it), rather than the service failing at each connection.
+		slog.Warn("sockets were passed but sync.conf has no [Module]: every sender will be refused")
+		d.Receiver = &Receiver{ID: d.ID, KeepAlive: d.Config.KeepAlive}
 	}
 	var wg gosync.WaitGroup
 	errs := make(chan error, len(listeners))

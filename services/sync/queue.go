@@ -53,6 +53,8 @@ type Queue struct {
 	syncs map[string]unsent // unsent OpSync/OpTree by path, for coalescing
 	bytes int64
 	wake  chan struct{}
+	// added, when set, is called after changes were added (outside the lock).
+	added func()
 
 	file  string
 	f     *os.File
@@ -179,6 +181,13 @@ func (q *Queue) writeOp(op Op) {
 // Add appends changes, coalescing a change to a path that is already waiting to be sent,
 // and writes them to the file.
 func (q *Queue) Add(ops ...Op) {
+	q.add(ops)
+	if q.added != nil {
+		q.added()
+	}
+}
+
+func (q *Queue) add(ops []Op) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	now := time.Now()

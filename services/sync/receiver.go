@@ -36,13 +36,13 @@ type Receiver struct {
 
 // PeerStatus is one sender connected to this receiver.
 type PeerStatus struct {
-	Address     string
-	Fingerprint string
-	Module      string
-	Job         string
-	Since       time.Time
-	Files       int64 // files written in this connection
-	Bytes       int64 // bytes of file content received
+	Address     string    `json:"address"`
+	Fingerprint string    `json:"fingerprint"`
+	Module      string    `json:"module"`
+	Job         string    `json:"job"`
+	Since       time.Time `json:"since"`
+	Files       int64     `json:"files"` // files written in this connection
+	Bytes       int64     `json:"bytes"` // bytes of file content received
 }
 
 // Peers returns the connected senders, oldest first.

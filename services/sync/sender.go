@@ -93,9 +93,21 @@ func NewSender(j *Job, id *Identity, k KeepAlive, stateDir string) *Sender {
 func (s *Sender) Status() JobStatus {
 	s.mu.Lock()
 	st := s.st
+	compareDue := s.compare
 	s.mu.Unlock()
 	if s.queue != nil {
 		st.PendingFiles, st.PendingBytes, st.OldestPending = s.queue.Stats()
+	}
+	// Connected, the state follows the queue: syncing while changes wait, idle when none.
+	if st.State == StateSyncing || st.State == StateIdle {
+		switch {
+		case compareDue:
+			st.State = StateScanning // a comparison is about to start
+		case st.PendingFiles > 0:
+			st.State = StateSyncing
+		default:
+			st.State = StateIdle
+		}
 	}
 	return st
 }
@@ -166,6 +178,11 @@ func (s *Sender) Run(ctx context.Context) error {
 	q, err := OpenQueue(QueueFile(s.StateDir, s.Job.Name))
 	if err != nil {
 		return fmt.Errorf("[Job] %s: %w", s.Job.Name, err)
+	}
+	q.added = func() {
+		if s.Changed != nil {
+			s.Changed()
+		}
 	}
 	s.queue = q
 	defer q.Close()
@@ -284,7 +301,7 @@ func (s *Sender) connectAndSend(ctx context.Context) error {
 		}
 	})
 
-	ss := &session{s: s, w: w, manifest: make(chan *Msg, 1024), offers: make(chan *Msg, 1)}
+	ss := &session{s: s, w: w, manifest: make(chan *Msg, 1024), offers: make(chan *Msg, 1), acked: make(chan struct{}, 1)}
 	ss.cond = gosync.NewCond(&ss.mu)
 	ss.bytesBase = s.Status().BytesSent
 	go w.heartbeat(heartbeatInterval(s.KeepAlive), heartbeatTimeout(s.KeepAlive), ss.busy)
@@ -305,16 +322,18 @@ type session struct {
 	s *Sender
 	w *wire
 
-	mu       gosync.Mutex
-	cond     *gosync.Cond
-	inflight []flight // operations sent, oldest first
-	wireSeq  uint64
-	closed   bool
-	err      error
+	mu        gosync.Mutex
+	cond      *gosync.Cond
+	inflight  []flight // operations sent, oldest first
+	wireSeq   uint64   // the last wire operation numbered
+	ackedWire uint64   // the last one acknowledged
+	closed    bool
+	err       error
 
 	manifest  chan *Msg
 	offers    chan *Msg
-	bytesBase int64 // BytesSent before this connection
+	acked     chan struct{} // an Ack came: a comparison waiting for the queue may start
+	bytesBase int64         // BytesSent before this connection
 	// initialLast is the last change a full comparison queued, until it is acknowledged.
 	initialLast uint64
 }
@@ -388,6 +407,7 @@ func (ss *session) ack(seq uint64) {
 		i++
 	}
 	ss.inflight = ss.inflight[i:]
+	ss.ackedWire = max(ss.ackedWire, seq)
 	initialLast := ss.initialLast
 	if initialLast != 0 && last >= initialLast {
 		ss.initialLast = 0
@@ -397,10 +417,16 @@ func (ss *session) ack(seq uint64) {
 	if i == 0 {
 		return
 	}
+	select {
+	case ss.acked <- struct{}{}:
+	default:
+	}
 	s := ss.s
-	s.queue.Done(last)
-	n, _, _ := s.queue.Stats()
 	s.update(func(st *JobStatus) {
+		// Under the status lock, so that nobody sees the queue empty and the last
+		// sync time not yet set.
+		s.queue.Done(last)
+		n, _, _ := s.queue.Stats()
 		st.BytesSent = ss.bytesBase + ss.w.sent.Load()
 		if initialLast != 0 {
 			st.InitialDone = min(st.InitialDone+int64(i), st.InitialTotal)
@@ -410,9 +436,6 @@ func (ss *session) ack(seq uint64) {
 		}
 		if n == 0 {
 			st.LastSync = time.Now()
-			if st.State == StateSyncing {
-				st.State = StateIdle
-			}
 		}
 	})
 }
@@ -464,6 +487,7 @@ func (ss *session) sendLoop(ctx context.Context) error {
 		compare := s.compare && s.queue.DoneThrough(barrier)
 		if compare {
 			s.compare = false
+			s.st.State = StateScanning // with the flag, so that nobody sees idle between
 		}
 		s.mu.Unlock()
 		if compare {
@@ -521,6 +545,7 @@ func (ss *session) wait(ctx context.Context, d time.Duration) error {
 		return ss.wireErr()
 	case <-ss.s.queue.Wake():
 	case <-ss.s.wake:
+	case <-ss.acked:
 	case <-timeout:
 	}
 	return nil
@@ -565,22 +590,14 @@ func (ss *session) nextSeq() uint64 {
 // needed none is done once everything before it is.
 func (ss *session) sent(op Op, bytes int64) {
 	ss.mu.Lock()
-	if ss.wireSeq == 0 || len(ss.inflight) == 0 && ss.wireSeq <= ss.ackedLocked() {
+	if ss.wireSeq == ss.ackedWire {
+		// Nothing of it went out, and everything before it is acknowledged.
 		ss.mu.Unlock()
 		ss.s.queue.Done(op.Seq)
 		return
 	}
 	ss.inflight = append(ss.inflight, flight{wireSeq: ss.wireSeq, op: op, bytes: bytes})
 	ss.mu.Unlock()
-}
-
-// ackedLocked is the highest wire operation acknowledged: everything before the first in
-// flight.
-func (ss *session) ackedLocked() uint64 {
-	if len(ss.inflight) > 0 {
-		return ss.inflight[0].wireSeq - 1
-	}
-	return ss.wireSeq
 }
 
 func (ss *session) sendOp(ctx context.Context, op Op) error {

@@ -362,6 +362,8 @@ func TestPayloadFromRepo(t *testing.T) {
 		"/etc/hostkit/hwd.conf.d":                                        "drwxr-xr-x",
 		"/etc/hostkit/boot-order.conf":                                   "-rw-r--r--",
 		"/etc/hostkit/boot-order.conf.d":                                 "drwxr-xr-x",
+		"/etc/hostkit/sync.conf":                                         "-rw-r--r--",
+		"/etc/hostkit/sync.conf.d":                                       "drwxr-xr-x",
 	}
 	glob := func(pattern, dst string) {
 		m, _ := filepath.Glob(filepath.Join(p.root, pattern))
@@ -428,6 +430,7 @@ func TestPayloadContent(t *testing.T) {
 	for dst, src := range map[string]string{
 		"/etc/hostkit/hwd.conf":                            "packaging/hwd.conf",
 		"/etc/hostkit/boot-order.conf":                     "packaging/boot-order.conf",
+		"/etc/hostkit/sync.conf":                           "packaging/sync.conf",
 		"/usr/lib/systemd/system-preset/80-hostkit.preset": "packaging/80-hostkit.preset",
 		"/usr/share/doc/hostkit/copyright":                 "packaging/copyright",
 	} {
@@ -513,7 +516,7 @@ func TestDebControl(t *testing.T) {
 	}
 	ctrl := debControl(t, p.deb)
 	conffiles := strings.Fields(string(ctrl["/conffiles"]))
-	for _, f := range []string{"/etc/hostkit/hwd.conf", "/etc/hostkit/boot-order.conf"} {
+	for _, f := range []string{"/etc/hostkit/hwd.conf", "/etc/hostkit/boot-order.conf", "/etc/hostkit/sync.conf"} {
 		if !slices.Contains(conffiles, f) {
 			t.Errorf("conffiles %q lacks %s", conffiles, f)
 		}
@@ -552,7 +555,7 @@ func TestRPMHeader(t *testing.T) {
 	cf := strings.Fields(run(t, rpm, "-qp", "--configfiles", p.rpm))
 	// %config(noreplace): RPMFILE_CONFIG (1) | RPMFILE_NOREPLACE (16).
 	flags := run(t, rpm, "-qp", "--qf", `[%{FILEFLAGS} %{FILENAMES}\n]`, p.rpm)
-	for _, f := range []string{"/etc/hostkit/hwd.conf", "/etc/hostkit/boot-order.conf"} {
+	for _, f := range []string{"/etc/hostkit/hwd.conf", "/etc/hostkit/boot-order.conf", "/etc/hostkit/sync.conf"} {
 		if !slices.Contains(cf, f) {
 			t.Errorf("rpm -qp --configfiles: %q lacks %s", cf, f)
 		}
@@ -631,13 +634,18 @@ func TestMaintainerScriptsSyntax(t *testing.T) {
 
 // unitLists returns the units the repository ships and those of them with an [Install]
 // section, as the maintainer scripts must list them.
+// adminEnabled marks a unit with an [Install] section that the package does not enable.
+const adminEnabled = "# hostkit-packaging: enabled by the admin, not on install"
+
 func unitLists(t *testing.T, root string) (units, enable []string) {
 	t.Helper()
 	for _, pat := range []string{"*.service", "*.socket", "*.timer", "*.path"} {
 		m, _ := filepath.Glob(filepath.Join(root, "units", pat))
 		for _, f := range m {
 			units = append(units, filepath.Base(f))
-			if regexp.MustCompile(`(?m)^\[Install\]`).Match(readRepo(t, root, filepath.Join("units", filepath.Base(f)))) {
+			text := readRepo(t, root, filepath.Join("units", filepath.Base(f)))
+			// A unit the admin enables (hostkit-syncd's) says so and is left alone.
+			if regexp.MustCompile(`(?m)^\[Install\]`).Match(text) && !bytes.Contains(text, []byte(adminEnabled)) {
 				enable = append(enable, filepath.Base(f))
 			}
 		}
