@@ -26,7 +26,7 @@ MAN_OUT  := $(patsubst man/%.md,build/man/%,$(MAN_SRC))
 TEST_DEBS := dbus dbus-daemon polkitd dmidecode debootstrap systemd-container lintian rpm \
              passwd util-linux ca-certificates binutils \
              systemd dbus-user-session \
-             rsync lsyncd iproute2
+             rsync lsyncd iproute2 nftables
 
 .PHONY: all build man packages check preflight deps lint unit integration system demo bench fuzz clean
 

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	gosync "sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -307,9 +308,17 @@ func (s *Sender) connectAndSend(ctx context.Context) error {
 	go w.heartbeat(heartbeatInterval(s.KeepAlive), heartbeatTimeout(s.KeepAlive), ss.busy)
 	readErr := make(chan error, 1)
 	go func() { readErr <- ss.readLoop() }()
-	// The first reason wins: the sender's own, or what the reader or heartbeat saw.
-	err = w.fail(ss.sendLoop(ctx))
-	<-readErr
+	// The first reason wins: the sender's own, or what the reader or heartbeat saw; but
+	// the kernel reports a timeout to one system call only, and the other then sees a
+	// broken pipe: the timeout is the reason, whichever saw it.
+	sendErr := ss.sendLoop(ctx)
+	err = w.fail(sendErr)
+	rerr := <-readErr
+	for _, e := range []error{sendErr, rerr} {
+		if errors.Is(e, syscall.ETIMEDOUT) {
+			err = e
+		}
+	}
 	s.update(func(st *JobStatus) { st.BytesSent = ss.bytesBase + w.sent.Load() })
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -367,6 +376,7 @@ func (ss *session) readLoop() error {
 			ss.mu.Lock()
 			ss.err = err
 			ss.mu.Unlock()
+			ss.w.fail(err) // wakes the sender, which may be waiting for changes
 			return err
 		}
 		switch m.Type {
