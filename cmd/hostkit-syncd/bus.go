@@ -31,6 +31,9 @@ type busService struct {
 	root *bus.Object
 	jobs map[string]*bus.Object
 
+	// refreshing serializes refresh(), called by publish and after a method call.
+	refreshing gosync.Mutex
+
 	mu     gosync.Mutex
 	listen []string
 	peers  map[string]*bus.Object // by address
@@ -109,6 +112,8 @@ func (b *busService) publish() {
 }
 
 func (b *busService) refresh() {
+	b.refreshing.Lock()
+	defer b.refreshing.Unlock()
 	for _, s := range b.d.Senders {
 		if err := b.jobs[s.Job.Name].Update(b.svc.Conn, jobProperties(s.Status())); err != nil {
 			slog.Warn("updating job properties", "sync", s.Job.Name, "err", err)
@@ -270,7 +275,11 @@ func (m *managerMethods) Describe() (string, *dbus.Error) {
 func (b *busService) control(sender dbus.Sender, msg dbus.Message, verb, job string, f func(*hksync.Sender)) *dbus.Error {
 	ok, err := bus.Authorize(b.svc.Conn, sender, manageAction, bus.Interactive(msg))
 	if !ok {
-		slog.Info(verb+" denied", "caller", string(sender), "sync", job, "err", err)
+		why := "polkit said no"
+		if err != nil {
+			why = err.Error()
+		}
+		slog.Info(verb+" denied", "caller", string(sender), "sync", job, "why", why)
 		return bus.ErrAccessDenied(manageAction)
 	}
 	var targets []*hksync.Sender
@@ -285,6 +294,8 @@ func (b *busService) control(sender dbus.Sender, msg dbus.Message, verb, job str
 		slog.Info(verb, "sync", s.Job.Name, "caller", string(sender))
 		f(s)
 	}
+	// The caller reads the properties next: they show the change already.
+	b.refresh()
 	return nil
 }
 

@@ -285,3 +285,12 @@ func TestReceiverResume(t *testing.T) {
 		t.Errorf("left behind: %v", left)
 	}
 }
+
+// TestReceiverPathSafetyWithoutOpenat2 runs the same refusals through the fallback used
+// where a seccomp filter hides openat2 (systemd-nspawn of systemd 252).
+func TestReceiverPathSafetyWithoutOpenat2(t *testing.T) {
+	noOpenat2.Store(true)
+	defer noOpenat2.Store(false)
+	TestReceiverPathSafety(t)
+	TestReceiverWritesFiles(t)
+}

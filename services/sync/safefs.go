@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -63,13 +64,62 @@ func (r *root) openDir(rel string, create bool) (int, error) {
 }
 
 func (r *root) openat2(rel string, flags int) (int, error) {
-	for {
+	for !noOpenat2.Load() {
 		fd, err := unix.Openat2(r.fd, rel, &unix.OpenHow{Flags: uint64(flags | unix.O_CLOEXEC | unix.O_NOFOLLOW), Resolve: uint64(beneath)})
-		if err == unix.EAGAIN || err == unix.EINTR { // a rename elsewhere raced the lookup
+		switch err {
+		case unix.EAGAIN, unix.EINTR: // a rename elsewhere raced the lookup
 			continue
+		case unix.ENOSYS, unix.EPERM:
+			// A kernel before 5.6, or a seccomp filter that does not know openat2
+			// (systemd-nspawn's of systemd 252, older container runtimes): walk instead.
+			if err == unix.EPERM && !openat2Refused(r.fd) {
+				return fd, err
+			}
+			noOpenat2.Store(true)
+		default:
+			return fd, err
 		}
-		return fd, err
 	}
+	return r.walk(rel, flags)
+}
+
+// noOpenat2 is set once openat2(2) turned out to be unavailable.
+var noOpenat2 atomic.Bool
+
+// openat2Refused tells a seccomp EPERM from a real one: openat2 of "." must work.
+func openat2Refused(dirfd int) bool {
+	fd, err := unix.Openat2(dirfd, ".", &unix.OpenHow{Flags: unix.O_RDONLY | unix.O_CLOEXEC | unix.O_DIRECTORY})
+	if err == nil {
+		unix.Close(fd)
+	}
+	return err == unix.ENOSYS || err == unix.EPERM
+}
+
+// walk opens rel as openat2 with RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS would, one element at
+// a time with O_NOFOLLOW from the root's descriptor: rel has passed CheckPath, so it has no
+// "..", and a symlink anywhere on the way is refused (ELOOP, or ENOTDIR for O_DIRECTORY).
+func (r *root) walk(rel string, flags int) (int, error) {
+	fd, err := unix.Dup(r.fd)
+	if err != nil {
+		return -1, err
+	}
+	elems := strings.Split(rel, "/")
+	for i, e := range elems {
+		f := unix.O_DIRECTORY | unix.O_RDONLY
+		if i == len(elems)-1 {
+			f = flags
+		}
+		next, err := unix.Openat(fd, e, f|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+		unix.Close(fd)
+		if err != nil {
+			if i < len(elems)-1 && err == unix.ENOTDIR {
+				err = unix.ELOOP // a symlink (or a file) where a directory must be
+			}
+			return -1, err
+		}
+		fd = next
+	}
+	return fd, nil
 }
 
 // parent opens the directory holding rel and returns it with rel's last element.

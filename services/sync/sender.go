@@ -168,6 +168,9 @@ func QueueFile(stateDir, job string) string {
 	return filepath.Join(stateDir, "queue", job+".log")
 }
 
+// SourceRetry is how often a job whose source is missing looks again.
+var SourceRetry = 5 * time.Second
+
 // RescanInterval is how often a job compares the whole tree when part of it could not be
 // watched (out of inotify watches).
 var RescanInterval = time.Minute
@@ -190,11 +193,27 @@ func (s *Sender) Run(ctx context.Context) error {
 	if n, _, _ := q.Stats(); n > 0 {
 		s.log.Info("changes kept from before", "pending", n)
 	}
-	if info, err := os.Stat(s.Job.Source); err != nil || !info.IsDir() {
+	// A source that is not there yet (a file system not mounted, a directory an admin
+	// is about to make) is waited for, not given up on.
+	for said := false; ; said = true {
+		info, err := os.Stat(s.Job.Source)
+		if err == nil && info.IsDir() {
+			break
+		}
 		if err == nil {
 			err = errors.New("not a directory")
 		}
-		return fmt.Errorf("[Job] %s: Source=%s: %w", s.Job.Name, s.Job.Source, err)
+		err = fmt.Errorf("[Job] %s: Source=%s: %w (looking again every %s)", s.Job.Name, s.Job.Source, err, SourceRetry)
+		if !said {
+			s.log.Error("source unavailable", "err", err)
+		}
+		s.update(func(st *JobStatus) { st.State, st.LastError = StateError, err.Error() })
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(SourceRetry):
+		case <-s.wake:
+		}
 	}
 	w, err := NewWatcher(s.Job.Source, s.exclude, q.Add, s.log)
 	if err != nil {

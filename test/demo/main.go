@@ -31,6 +31,7 @@ var parts = []func(d *demo) []step{
 	installPart,
 	hardwarePart,
 	bootOrderPart,
+	syncPart,
 }
 
 // step is one thing a user does. Either Command runs inside the container (through
