@@ -100,11 +100,21 @@ type wire struct {
 	closed chan struct{}
 
 	lastRecv atomic.Int64 // unix nanoseconds
-	sent     atomic.Int64 // bytes written to the connection
+	sent     atomic.Int64 // bytes written to the connection (TLS payload)
+	recv     atomic.Int64 // bytes read from it
+}
+
+type countingReader struct{ w *wire }
+
+func (c countingReader) Read(p []byte) (int, error) {
+	n, err := c.w.conn.Read(p)
+	c.w.recv.Add(int64(n))
+	return n, err
 }
 
 func newWire(c net.Conn) *wire {
-	w := &wire{conn: c, r: bufio.NewReaderSize(c, 256<<10), closed: make(chan struct{})}
+	w := &wire{conn: c, closed: make(chan struct{})}
+	w.r = bufio.NewReaderSize(countingReader{w}, 256<<10)
 	w.w = bufio.NewWriterSize(countingWriter{w}, 256<<10)
 	w.lastRecv.Store(time.Now().UnixNano())
 	return w

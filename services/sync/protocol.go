@@ -17,8 +17,10 @@ import (
 // for the module's manifest (ListRequest, answered by Entry... ListEnd), and sends
 // operations numbered by Seq without waiting (pipelined): the receiver answers each with
 // Ack once it is durable, or OpError. A file is FileBegin, Data..., FileEnd with its
-// SHA-256; a large one may first ask ResumeQuery for what a cut-off transfer left. Ping
-// is answered with Pong by either side: the application heartbeat.
+// SHA-256; one of DeltaMinSize or more first asks ResumeQuery, answered with what a
+// cut-off transfer left and a signature of the file it replaces (a truncated SHA-256 per
+// block), so that only changed blocks are sent and the rest are Copy frames naming bytes
+// of the old file. Ping is answered with Pong by either side: the application heartbeat.
 
 // ProtocolVersion is sent in Hello and Welcome; a receiver refuses another.
 const ProtocolVersion = 1
@@ -54,12 +56,13 @@ const (
 	MsgPong
 	MsgResumeQuery
 	MsgResumeOffer
+	MsgCopy
 	msgLast
 )
 
 var msgNames = [...]string{"", "Hello", "Welcome", "Refused", "ListRequest", "Entry", "ListEnd",
 	"Mkdir", "Symlink", "FileBegin", "Data", "FileEnd", "Rename", "Delete", "Attr", "Ack",
-	"OpError", "Ping", "Pong", "ResumeQuery", "ResumeOffer"}
+	"OpError", "Ping", "Pong", "ResumeQuery", "ResumeOffer", "Copy"}
 
 func (t MsgType) String() string {
 	if t > 0 && t < msgLast {
@@ -120,7 +123,7 @@ var schema = map[MsgType][]field{
 	MsgListEnd:     {},
 	MsgMkdir:       {fSeq, fPath, fMode, fMtime},
 	MsgSymlink:     {fSeq, fPath, fPath2, fMtime},
-	MsgFileBegin:   {fSeq, fPath, fMode, fMtime, fSize, fOffset},
+	MsgFileBegin:   {fSeq, fPath, fMode, fMtime, fSize, fOffset, fFlag}, // Flag: a delta, Copy may follow
 	MsgData:        {fData},
 	MsgFileEnd:     {fHash},
 	MsgRename:      {fSeq, fPath, fPath2},
@@ -131,7 +134,8 @@ var schema = map[MsgType][]field{
 	MsgPing:        {fSeq},
 	MsgPong:        {fSeq},
 	MsgResumeQuery: {fSeq, fPath, fSize, fMtime},
-	MsgResumeOffer: {fSeq, fOffset, fHash},
+	MsgResumeOffer: {fSeq, fOffset, fHash, fSize, fData}, // Size: block size of the signature in Data
+	MsgCopy:        {fOffset, fSize},                     // bytes of the file being replaced
 }
 
 // pathFields are the fields that hold a path into the module and are checked on decode.

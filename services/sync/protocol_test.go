@@ -21,7 +21,7 @@ func TestRoundTrip(t *testing.T) {
 		{Type: MsgListEnd},
 		{Type: MsgMkdir, Seq: 1, Path: "d", Mode: 0o755, Mtime: 1 << 60},
 		{Type: MsgSymlink, Seq: 2, Path: "l", Path2: "/etc/passwd"},
-		{Type: MsgFileBegin, Seq: 3, Path: "f", Mode: 0o4755, Size: 1 << 40, Offset: 12},
+		{Type: MsgFileBegin, Seq: 3, Path: "f", Mode: 0o4755, Size: 1 << 40, Offset: 12, Flag: true},
 		{Type: MsgData, Data: []byte("hello")},
 		{Type: MsgFileEnd, Hash: hash},
 		{Type: MsgRename, Seq: 4, Path: "a", Path2: "b/c"},
@@ -32,7 +32,8 @@ func TestRoundTrip(t *testing.T) {
 		{Type: MsgPing, Seq: 9},
 		{Type: MsgPong, Seq: 9},
 		{Type: MsgResumeQuery, Seq: 10, Path: "big", Size: 100, Mtime: 3},
-		{Type: MsgResumeOffer, Seq: 10, Offset: 50, Hash: hash},
+		{Type: MsgResumeOffer, Seq: 10, Offset: 50, Hash: hash, Size: 65536, Data: []byte("0123456789abcdef")},
+		{Type: MsgCopy, Offset: 65536, Size: 131072},
 	}
 	var buf []byte
 	for _, m := range msgs {

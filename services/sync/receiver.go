@@ -223,6 +223,14 @@ type incoming struct {
 	mtime   int64
 	written int64
 	part    bool
+	base    *os.File // a delta's old file
+}
+
+func (in *incoming) closeBase() {
+	if in.base != nil {
+		in.base.Close()
+		in.base = nil
+	}
 }
 
 // opError is an operation that failed; retry says the sender should try it again later
@@ -260,6 +268,8 @@ func (s *rsession) run() error {
 			oerr = s.begin(m)
 		case MsgData:
 			oerr = s.data(m)
+		case MsgCopy:
+			oerr = s.copy(m)
 		case MsgFileEnd:
 			oerr = s.end(m)
 		case MsgMkdir:
@@ -377,8 +387,19 @@ func (s *rsession) begin(m *Msg) error {
 		in.tmp = partName(m.Path, m.Size, m.Mtime)
 		flags = unix.O_RDWR | unix.O_CREAT | unix.O_CLOEXEC | unix.O_NOFOLLOW
 	}
+	if m.Flag {
+		// A delta: the file it replaces supplies the blocks named by Copy.
+		bfd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		if err != nil {
+			unix.Close(dirfd)
+			s.skipping = true
+			return &opError{err: fmt.Errorf("%s: the file a delta applies to is gone: %w", m.Path, err)}
+		}
+		in.base = os.NewFile(uintptr(bfd), name)
+	}
 	fd, err := unix.Openat(dirfd, in.tmp, flags, 0o600)
 	if err != nil {
+		in.closeBase()
 		unix.Close(dirfd)
 		s.skipping = true
 		return classify(m.Path, err)
@@ -431,6 +452,31 @@ func (s *rsession) data(m *Msg) error {
 	return nil
 }
 
+// copy appends bytes of the file a delta replaces to the file being received.
+func (s *rsession) copy(m *Msg) error {
+	in := s.cur
+	if in == nil {
+		if s.skipping {
+			return nil
+		}
+		return fmt.Errorf("%w: Copy outside a file", ErrProtocol)
+	}
+	if in.base == nil {
+		return fmt.Errorf("%w: Copy in a file that is not a delta", ErrProtocol)
+	}
+	n, err := io.Copy(io.MultiWriter(in.f, in.h), io.NewSectionReader(in.base, int64(m.Offset), int64(m.Size)))
+	if err == nil && n != int64(m.Size) {
+		err = fmt.Errorf("the old file has %d bytes at %d, not %d (changed meanwhile)", n, m.Offset, m.Size)
+	}
+	if err != nil {
+		s.cur, s.skipping = nil, true
+		in.discard()
+		return classify(in.rel, err)
+	}
+	in.written += n
+	return nil
+}
+
 func (s *rsession) end(m *Msg) error {
 	in := s.cur
 	if in == nil {
@@ -441,6 +487,7 @@ func (s *rsession) end(m *Msg) error {
 		return fmt.Errorf("%w: FileEnd outside a file", ErrProtocol)
 	}
 	s.cur = nil
+	in.closeBase()
 	if sum := in.h.Sum(nil); !bytes.Equal(sum, m.Hash) {
 		in.discard()
 		return &opError{err: fmt.Errorf("%s: content hash differs from the sender's (changed while sent?); discarded", in.rel)}
@@ -467,6 +514,7 @@ func (s *rsession) end(m *Msg) error {
 
 // discard removes a file that will not be completed.
 func (in *incoming) discard() {
+	in.closeBase()
 	in.f.Close()
 	unix.Unlinkat(in.dirfd, in.tmp, 0)
 	unix.Close(in.dirfd)
@@ -561,6 +609,7 @@ func (s *rsession) failBatch(err error) error {
 func (s *rsession) abort() {
 	if s.cur != nil {
 		if s.cur.part {
+			s.cur.closeBase()
 			s.cur.f.Close()
 			unix.Close(s.cur.dirfd)
 		} else {
@@ -576,17 +625,33 @@ func (s *rsession) abort() {
 
 func (s *rsession) resumeOffer(m *Msg) error {
 	offer := &Msg{Type: MsgResumeOffer, Seq: m.Seq}
-	if dirfd, _, err := s.rt.parent(m.Path, false); err == nil {
-		name := partName(m.Path, m.Size, m.Mtime)
-		if fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0); err == nil {
-			f := os.NewFile(uintptr(fd), name)
-			if info, err := f.Stat(); err == nil && info.Mode().IsRegular() && info.Size() > 0 && uint64(info.Size()) <= m.Size {
-				h := sha256.New()
-				if copyPrefix(h, f, info.Size()) == nil {
-					offer.Offset, offer.Hash = uint64(info.Size()), h.Sum(nil)
+	if dirfd, name, err := s.rt.parent(m.Path, false); err == nil {
+		if m.Size >= ResumeMinSize {
+			part := partName(m.Path, m.Size, m.Mtime)
+			if fd, err := unix.Openat(dirfd, part, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0); err == nil {
+				f := os.NewFile(uintptr(fd), part)
+				if info, err := f.Stat(); err == nil && info.Mode().IsRegular() && info.Size() > 0 && uint64(info.Size()) <= m.Size {
+					h := sha256.New()
+					if copyPrefix(h, f, info.Size()) == nil {
+						offer.Offset, offer.Hash = uint64(info.Size()), h.Sum(nil)
+					}
 				}
+				f.Close()
 			}
-			f.Close()
+		}
+		// The file being replaced, if any: its signature lets the sender send only
+		// the blocks that changed.
+		if offer.Offset == 0 {
+			if fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0); err == nil {
+				f := os.NewFile(uintptr(fd), name)
+				if info, err := f.Stat(); err == nil && info.Mode().IsRegular() && info.Size() > 0 {
+					bs := BlockSize(info.Size())
+					if sig, err := Signature(f, bs); err == nil {
+						offer.Size, offer.Data = uint64(bs), sig
+					}
+				}
+				f.Close()
+			}
 		}
 		unix.Close(dirfd)
 	}

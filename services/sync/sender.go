@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"log/slog"
 	"os"
@@ -39,6 +40,7 @@ type JobStatus struct {
 	OldestPending   time.Time `json:"oldest_pending,omitzero"`
 	LastSync        time.Time `json:"last_sync,omitzero"`
 	BytesSent       int64     `json:"bytes_sent"`
+	BytesReceived   int64     `json:"bytes_received"`
 	FilesSent       int64     `json:"files_sent"`
 	PeerAddress     string    `json:"peer_address"`
 	PeerFingerprint string    `json:"peer_fingerprint"`
@@ -263,7 +265,8 @@ func (s *Sender) Run(ctx context.Context) error {
 		}
 		backoff = min(2*backoff, 30*time.Second)
 	}
-	s.log.Info("stopped", "pending", func() int { n, _, _ := q.Stats(); return n }())
+	st := s.Status()
+	s.log.Info("stopped", "pending", st.PendingFiles, "bytes_sent", st.BytesSent, "bytes_received", st.BytesReceived)
 	return nil
 }
 
@@ -338,7 +341,10 @@ func (s *Sender) connectAndSend(ctx context.Context) error {
 			err = e
 		}
 	}
-	s.update(func(st *JobStatus) { st.BytesSent = ss.bytesBase + w.sent.Load() })
+	s.update(func(st *JobStatus) {
+		st.BytesSent = ss.bytesBase + w.sent.Load()
+		st.BytesReceived += w.recv.Load()
+	})
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -710,8 +716,9 @@ func (ss *session) sendTree(ctx context.Context, p string) (int64, error) {
 }
 
 // sendFile sends a file's content: FileBegin, Data frames, FileEnd with its SHA-256. A file
-// of ResumeMinSize or more first asks what a cut-off transfer left at the target, and
-// continues from there when the target's part hashes as this file's first bytes do.
+// of DeltaMinSize or more first asks the target (ResumeQuery) what a cut-off transfer left,
+// and continues from there when that part hashes as this file's first bytes do; otherwise,
+// when the target has a file there, only the blocks that differ from it are sent.
 func (ss *session) sendFile(ctx context.Context, p string) (int64, error) {
 	fd, err := unix.Open(filepath.Join(ss.s.Job.Source, p), unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
@@ -724,18 +731,40 @@ func (ss *session) sendFile(ctx context.Context, p string) (int64, error) {
 		return 0, nil
 	}
 	seq := ss.nextSeq()
-	h := sha256.New()
+	h := hash.Hash(sha256.New())
 	var offset int64
-	if st.Size >= ResumeMinSize {
-		offset, err = ss.resume(ctx, f, p, seq, &st, h)
-		if err != nil {
+	var offer *Msg
+	if st.Size >= DeltaMinSize {
+		if offset, h, offer, err = ss.resume(ctx, f, p, seq, &st); err != nil {
 			return 0, err
 		}
 	}
 	begin := &Msg{Type: MsgFileBegin, Seq: seq, Path: p, Mode: st.Mode & 0o7777, Mtime: st.Mtim.Nano(), Size: uint64(st.Size), Offset: uint64(offset)}
-	if err := ss.w.send(begin); err != nil {
-		return 0, err
+	var sent int64
+	if offset == 0 && offer != nil && offer.Size > 0 && len(offer.Data) > 0 {
+		begin.Flag = true
+		if err := ss.w.send(begin); err != nil {
+			return 0, err
+		}
+		sent, err = ss.sendDelta(ctx, f, h, int64(offer.Size), offer.Data)
+	} else {
+		if err := ss.w.send(begin); err != nil {
+			return 0, err
+		}
+		sent, err = ss.sendData(ctx, f, h, offset)
 	}
+	if err != nil {
+		return sent, err
+	}
+	if err := ss.w.send(&Msg{Type: MsgFileEnd, Hash: h.Sum(nil)}); err != nil {
+		return sent, err
+	}
+	ss.s.update(func(st *JobStatus) { st.FilesSent++ })
+	return sent, nil
+}
+
+// sendData sends f from offset on as Data frames, hashing it into h.
+func (ss *session) sendData(ctx context.Context, f *os.File, h hash.Hash, offset int64) (int64, error) {
 	buf := make([]byte, DataChunk)
 	sent := int64(0)
 	if _, err := f.Seek(offset, io.SeekStart); err != nil {
@@ -755,51 +784,93 @@ func (ss *session) sendFile(ctx context.Context, p string) (int64, error) {
 			}
 		}
 		if rerr == io.EOF {
+			return sent, nil
+		}
+		if rerr != nil {
+			return sent, fmt.Errorf("reading %s: %w", f.Name(), rerr)
+		}
+	}
+}
+
+// sendDelta sends f against the target's signature sig of blocks of bs bytes: a Copy for
+// every run of blocks the target has the same, Data for the rest.
+func (ss *session) sendDelta(ctx context.Context, f *os.File, h hash.Hash, bs int64, sig []byte) (int64, error) {
+	buf := make([]byte, bs)
+	var sent, runStart, runLen, off int64
+	flush := func() error {
+		if runLen == 0 {
+			return nil
+		}
+		err := ss.w.send(&Msg{Type: MsgCopy, Offset: uint64(runStart), Size: uint64(runLen)})
+		runLen = 0
+		return err
+	}
+	for ; ; off += bs {
+		n, rerr := io.ReadFull(f, buf)
+		if n == 0 {
+			break
+		}
+		block := buf[:n]
+		h.Write(block)
+		i := off / bs
+		if (i+1)*blockHashSize <= int64(len(sig)) && string(blockHash(block)) == string(sig[i*blockHashSize:(i+1)*blockHashSize]) {
+			if runLen == 0 {
+				runStart = off
+			}
+			runLen += int64(n)
+		} else {
+			if err := flush(); err != nil {
+				return sent, err
+			}
+			for j := 0; j < n; j += DataChunk {
+				if err := ss.w.send(&Msg{Type: MsgData, Data: block[j:min(j+DataChunk, n)]}); err != nil {
+					return sent, err
+				}
+			}
+			sent += int64(n)
+		}
+		if ctx.Err() != nil {
+			return sent, ctx.Err()
+		}
+		if rerr == io.ErrUnexpectedEOF || rerr == io.EOF {
 			break
 		}
 		if rerr != nil {
-			return sent, fmt.Errorf("reading %s: %w", p, rerr)
+			return sent, fmt.Errorf("reading %s: %w", f.Name(), rerr)
 		}
 	}
-	if err := ss.w.send(&Msg{Type: MsgFileEnd, Hash: h.Sum(nil)}); err != nil {
-		return sent, err
-	}
-	ss.s.update(func(st *JobStatus) { st.FilesSent++ })
-	return sent, nil
+	return sent, flush()
 }
 
-// resume asks the target for a part of p and returns where to continue, with h holding
-// the hash of the bytes before it.
-func (ss *session) resume(ctx context.Context, f *os.File, p string, seq uint64, st *unix.Stat_t, h io.Writer) (int64, error) {
-	// Only one question may be open: what was in flight must be answered first.
+// resume asks the target about p: it returns where to continue (0: from the start), the
+// hash of the bytes before that point, and the target's answer (with the signature of the
+// file p replaces there, if any).
+func (ss *session) resume(ctx context.Context, f *os.File, p string, seq uint64, st *unix.Stat_t) (int64, hash.Hash, *Msg, error) {
 	q := &Msg{Type: MsgResumeQuery, Seq: seq, Path: p, Size: uint64(st.Size), Mtime: st.Mtim.Nano()}
 	if err := ss.w.sendNow(q); err != nil {
-		return 0, err
+		return 0, nil, nil, err
 	}
 	var offer *Msg
 	select {
 	case offer = <-ss.offers:
 	case <-ss.w.closed:
-		return 0, ss.wireErr()
+		return 0, nil, nil, ss.wireErr()
 	case <-ctx.Done():
-		return 0, ctx.Err()
+		return 0, nil, nil, ctx.Err()
 	}
+	h := sha256.New()
 	if offer.Offset == 0 || offer.Offset > uint64(st.Size) {
-		return 0, nil
-	}
-	mine := sha256.New()
-	if err := copyPrefix(mine, f, int64(offer.Offset)); err != nil {
-		return 0, nil
-	}
-	if string(mine.Sum(nil)) != string(offer.Hash) {
-		ss.s.log.Info("the target's part of a file differs from it; sending it whole", "path", p)
-		return 0, nil
+		return 0, h, offer, nil
 	}
 	if err := copyPrefix(h, f, int64(offer.Offset)); err != nil {
-		return 0, err
+		return 0, sha256.New(), offer, nil
+	}
+	if string(h.Sum(nil)) != string(offer.Hash) {
+		ss.s.log.Info("the target's part of a file differs from it; sending it whole", "path", p)
+		return 0, sha256.New(), offer, nil
 	}
 	ss.s.log.Info("resuming a file cut off before", "path", p, "offset", offer.Offset, "size", st.Size)
-	return int64(offer.Offset), nil
+	return int64(offer.Offset), h, offer, nil
 }
 
 // fullComparison lists the target's module and the source, and queues what differs:

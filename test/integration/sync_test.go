@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -574,5 +575,55 @@ func TestSyncOnTheBus(t *testing.T) {
 	}
 	if ownsName(conn, "org.hostkit.Sync1") {
 		t.Error("the name is still owned after the stop")
+	}
+}
+
+// stoppedBytes returns bytes_sent of the sender's last "stopped" line.
+func stoppedBytes(t *testing.T, h *syncHost) int64 {
+	t.Helper()
+	m := regexp.MustCompile(`msg=stopped .*bytes_sent=(\d+)`).FindAllStringSubmatch(h.log.String(), -1)
+	if len(m) == 0 {
+		t.Fatal("the sender logged no stopped line with bytes_sent")
+	}
+	n, _ := strconv.ParseInt(m[len(m)-1][1], 10, 64)
+	return n
+}
+
+// TestSyncDeltaOfChangedLargeFile: 4 KiB changed in the middle of a 48 MiB file that the
+// target has: the restarted sender's comparison finds it, and only the changed block
+// travels (plus framing), not the file.
+func TestSyncDeltaOfChangedLargeFile(t *testing.T) {
+	const size = 48 << 20
+	p := newSyncPair(t)
+	data := make([]byte, size)
+	for i := range data {
+		data[i] = byte(i*31 + i>>16)
+	}
+	big := filepath.Join(p.src, "image.bin")
+	writeFile(t, big, string(data), 0o644)
+	p.b.start()
+	p.a.start()
+	waitSame(t, "initial sync", p.src, p.dst, 60*time.Second, nil)
+	p.a.stop(syscall.SIGTERM)
+	first := stoppedBytes(t, p.a)
+
+	f, err := os.OpenFile(big, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte(strings.Repeat("X", 4096)), size/2+1000); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	p.a.start()
+	waitSame(t, "after the change", p.src, p.dst, 60*time.Second, nil)
+	p.a.stop(syscall.SIGTERM)
+	second := stoppedBytes(t, p.a)
+	t.Logf("whole file: %d bytes sent; 4 KiB changed: %d bytes sent", first, second)
+	if first < size {
+		t.Errorf("the first sync sent %d bytes, less than the file's %d", first, size)
+	}
+	if second > 1<<20 {
+		t.Errorf("4 KiB changed in place took %d bytes: not a delta", second)
 	}
 }
