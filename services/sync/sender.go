@@ -89,6 +89,10 @@ func NewSender(j *Job, id *Identity, k KeepAlive, stateDir string) *Sender {
 	s := &Sender{Job: j, ID: id, KeepAlive: k, StateDir: stateDir, log: slog.With("sync", j.Name),
 		exclude: NewExcluder(j.Exclude), compare: true, wake: make(chan struct{}, 1)}
 	s.st = JobStatus{Name: j.Name, Source: j.Source, Target: j.Target, State: StateDisconnected, PeerFingerprint: j.Peer}
+	if j.Rsync {
+		s.st.Note = fmt.Sprintf("rsync:// target: sent by the rsync program with --timeout=%d; keepalive and TCP_USER_TIMEOUT are not tuned on its connection, renames are sent as new files",
+			rsyncTimeout(k))
+	}
 	return s
 }
 
@@ -235,10 +239,14 @@ func (s *Sender) Run(ctx context.Context) error {
 		go s.rescan(ctx)
 	}
 
+	send := s.connectAndSend
+	if s.Job.Rsync {
+		send = s.runRsync
+	}
 	backoff := time.Second
 	for ctx.Err() == nil {
 		start := time.Now()
-		err := s.connectAndSend(ctx)
+		err := send(ctx)
 		q.Rewind()
 		if ctx.Err() != nil {
 			break

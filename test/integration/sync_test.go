@@ -627,3 +627,36 @@ func TestSyncDeltaOfChangedLargeFile(t *testing.T) {
 		t.Errorf("4 KiB changed in place took %d bytes: not a delta", second)
 	}
 }
+
+// TestSyncToRsyncDaemon: a job with Target=rsync:// sends through the rsync program to a
+// plain rsync daemon (module with auth users and a secrets file), at start and on changes.
+func TestSyncToRsyncDaemon(t *testing.T) {
+	if _, err := exec.LookPath("rsync"); err != nil {
+		t.Fatal("rsync not found: apt-get install rsync (make deps does)")
+	}
+	a := newSyncHost(t, "a")
+	dir := t.TempDir()
+	src, dst := filepath.Join(dir, "src"), filepath.Join(dir, "dst")
+	os.MkdirAll(dst, 0o755)
+	writeFile(t, filepath.Join(dir, "secrets"), "syncer:s3cret\n", 0o600)
+	writeFile(t, filepath.Join(dir, "password"), "s3cret\n", 0o600)
+	addr := freePort(t)
+	_, port, _ := net.SplitHostPort(addr)
+	writeFile(t, filepath.Join(dir, "rsyncd.conf"), fmt.Sprintf("use chroot = no\npid file = %s/rsyncd.pid\n[m]\npath = %s\nread only = no\nuid = root\ngid = root\nauth users = syncer\nsecrets file = %s/secrets\n", dir, dst, dir), 0o644)
+	daemon := exec.Command("rsync", "--daemon", "--no-detach", "--config="+filepath.Join(dir, "rsyncd.conf"), "--address=127.0.0.1", "--port="+port)
+	daemon.Stderr = os.Stderr
+	if err := daemon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { daemon.Process.Kill(); daemon.Wait() })
+
+	writeFile(t, filepath.Join(src, "a/one"), "1", 0o644)
+	writeFile(t, filepath.Join(src, "skip.tmp"), "no", 0o644)
+	a.configure(fmt.Sprintf("\n[Job]\nName=r\nSource=%s\nTarget=rsync://syncer@%s/m\nPasswordFile=%s\nExclude=*.tmp\n", src, addr, filepath.Join(dir, "password")))
+	a.start()
+	waitSame(t, "initial rsync", src, dst, 30*time.Second, noTmp)
+	writeFile(t, filepath.Join(src, "a/two"), "2", 0o644)
+	os.Remove(filepath.Join(src, "a/one"))
+	waitSame(t, "changes through rsync", src, dst, 30*time.Second, noTmp)
+	a.waitLog("rsync run", time.Second)
+}
