@@ -26,7 +26,15 @@ func main() {
 	runs := flag.Int("runs", 30, "runs of each command per dump")
 	dumps := flag.String("dumps", "", "directory of SMBIOS dumps (default: as the tests find them, see internal/repo)")
 	hwd := flag.String("hwd", "bin/hostkit-hwd", "hostkit-hwd binary")
+	syncOnly := flag.Bool("sync-only", false, "run only the hostkit-syncd part (see sync.go)")
 	flag.Parse()
+	if *syncOnly {
+		if err := benchSync(); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *dumps == "" {
 		dir, err := repo.SMBIOSDumps()
 		if err != nil {
@@ -45,6 +53,11 @@ func main() {
 	}
 	fmt.Println()
 	if err := benchBootOrder(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	fmt.Println()
+	if err := benchSync(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
