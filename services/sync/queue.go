@@ -296,6 +296,10 @@ func (q *Queue) Done(seq uint64) {
 	q.sent = max(q.sent-i, 0)
 	switch {
 	case len(q.ops) == 0:
+		// Let the memory of a large batch (an initial sync) go: neither the slice's
+		// array nor a map shrinks by itself.
+		q.ops = nil
+		q.syncs = map[string]unsent{}
 		q.truncate()
 	case q.lines > 4*len(q.ops)+10000:
 		q.rewrite()

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 	gosync "sync"
@@ -479,6 +480,12 @@ func (ss *session) ack(seq uint64) {
 		}
 		if n == 0 {
 			st.LastSync = time.Now()
+			if initialLast != 0 && st.InitialTotal > 10000 {
+				// A large initial sync is done: give its memory back to the system
+				// now rather than whenever the runtime gets round to it, since the
+				// daemon then idles for a long time.
+				go debug.FreeOSMemory()
+			}
 		}
 	})
 }
