@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -139,7 +140,20 @@ func (w *wire) send(m *Msg) error {
 	if w.err != nil {
 		return w.err
 	}
-	if _, err := w.w.Write(AppendMsg(nil, m)); err != nil {
+	var err error
+	if m.Type == MsgData {
+		// A file's bytes go from the read buffer into the writer's without a frame of
+		// their own: the header, then the data.
+		var hdr [1 + binary.MaxVarintLen64]byte
+		hdr[0] = byte(MsgData)
+		n := binary.PutUvarint(hdr[1:], uint64(len(m.Data)))
+		if _, err = w.w.Write(hdr[:1+n]); err == nil {
+			_, err = w.w.Write(m.Data)
+		}
+	} else {
+		_, err = w.w.Write(AppendMsg(nil, m))
+	}
+	if err != nil {
 		return w.failLocked(err)
 	}
 	return nil
@@ -166,7 +180,14 @@ func (w *wire) sendNow(m *Msg) error {
 }
 
 func (w *wire) read() (*Msg, error) {
-	m, err := ReadMsg(w.r)
+	return w.readInto(nil)
+}
+
+// readInto reads a frame into buf (grown as needed) when buf is not nil: the Msg's Data
+// then points into *buf and is valid until the next call. The receiver, which is done
+// with a frame before it reads the next, so reads without an allocation per frame.
+func (w *wire) readInto(buf *[]byte) (*Msg, error) {
+	m, err := readMsg(w.r, buf)
 	if err != nil {
 		w.mu.Lock()
 		if w.err != nil {
@@ -216,7 +237,7 @@ func (w *wire) heartbeat(interval, timeout time.Duration, busy func() bool) {
 			}
 			silent := time.Since(time.Unix(0, w.lastRecv.Load()))
 			if silent > timeout {
-				w.fail(fmt.Errorf("%w: no answer for %s while operations waited (heartbeat)", ErrPeerDead, silent.Round(time.Second)))
+				w.fail(fmt.Errorf("%w: no answer for %s while waiting for the receiver (heartbeat)", ErrPeerDead, silent.Round(time.Second)))
 				return
 			}
 			n++

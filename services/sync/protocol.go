@@ -17,8 +17,8 @@ import (
 // for the module's manifest (ListRequest, answered by Entry... ListEnd), and sends
 // operations numbered by Seq without waiting (pipelined): the receiver answers each with
 // Ack once it is durable, or OpError. A file is FileBegin, Data..., FileEnd with its
-// SHA-256; one of DeltaMinSize or more first asks ResumeQuery, answered with what a
-// cut-off transfer left and a signature of the file it replaces (a truncated SHA-256 per
+// BLAKE3-256 (NewContentHash); one of DeltaMinSize or more first asks ResumeQuery, answered with what a
+// cut-off transfer left and a signature of the file it replaces (a truncated BLAKE3 per
 // block), so that only changed blocks are sent and the rest are Copy frames naming bytes
 // of the old file. Ping is answered with Pong by either side: the application heartbeat.
 
@@ -193,7 +193,9 @@ var ErrProtocol = errors.New("protocol error")
 // ReadMsg reads one frame. A frame that is too large, of an unknown type, malformed, or
 // with a path that could leave the module (see CheckPath) is an error wrapping
 // ErrProtocol; io.EOF means the peer closed between frames.
-func ReadMsg(r *bufio.Reader) (*Msg, error) {
+func ReadMsg(r *bufio.Reader) (*Msg, error) { return readMsg(r, nil) }
+
+func readMsg(r *bufio.Reader, buf *[]byte) (*Msg, error) {
 	t, err := r.ReadByte()
 	if err != nil {
 		return nil, err
@@ -205,7 +207,15 @@ func ReadMsg(r *bufio.Reader) (*Msg, error) {
 	if n > MaxPayload {
 		return nil, fmt.Errorf("%w: %s frame of %d bytes (at most %d)", ErrProtocol, MsgType(t), n, MaxPayload)
 	}
-	payload := make([]byte, n)
+	var payload []byte
+	if buf != nil {
+		if uint64(cap(*buf)) < n {
+			*buf = make([]byte, n)
+		}
+		payload = (*buf)[:n]
+	} else {
+		payload = make([]byte, n)
+	}
 	if _, err := io.ReadFull(r, payload); err != nil {
 		return nil, fmt.Errorf("%w: %s frame: %v", ErrProtocol, MsgType(t), noEOF(err))
 	}

@@ -218,6 +218,7 @@ type rsession struct {
 	skipping bool        // the current file failed: skip its Data
 	pending  []*incoming // complete files, not yet fsynced and renamed
 	pendingN int64       // their bytes
+	frame    []byte      // the buffer frames are read into, one at a time
 	lastSeq  uint64      // the last operation done (or refused)
 	acked    uint64      // the last Ack sent
 }
@@ -261,7 +262,7 @@ func (s *rsession) run() error {
 				return err
 			}
 		}
-		m, err := s.w.read()
+		m, err := s.w.readInto(&s.frame)
 		if err != nil {
 			return err
 		}
@@ -391,7 +392,7 @@ func (s *rsession) begin(m *Msg) error {
 		s.skipping = true
 		return classify(m.Path, err)
 	}
-	in := &incoming{seq: m.Seq, rel: m.Path, dirfd: dirfd, name: name, h: sha256.New(), mode: m.Mode &^ (unix.S_ISUID | unix.S_ISGID), mtime: m.Mtime}
+	in := &incoming{seq: m.Seq, rel: m.Path, dirfd: dirfd, name: name, h: NewContentHash(), mode: m.Mode &^ (unix.S_ISUID | unix.S_ISGID), mtime: m.Mtime}
 	in.part = m.Size >= ResumeMinSize
 	flags := unix.O_WRONLY | unix.O_CREAT | unix.O_EXCL | unix.O_CLOEXEC | unix.O_NOFOLLOW
 	in.tmp = tmpName()
@@ -650,7 +651,7 @@ func (s *rsession) resumeOffer(m *Msg) error {
 			if fd, err := unix.Openat(dirfd, part, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0); err == nil {
 				f := os.NewFile(uintptr(fd), part)
 				if info, err := f.Stat(); err == nil && info.Mode().IsRegular() && info.Size() > 0 && uint64(info.Size()) <= m.Size {
-					h := sha256.New()
+					h := NewContentHash()
 					if copyPrefix(h, f, info.Size()) == nil {
 						offer.Offset, offer.Hash = uint64(info.Size()), h.Sum(nil)
 					}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
 	"os"
 	"path/filepath"
@@ -105,7 +104,7 @@ func (rc *rawClient) expect(t MsgType) *Msg {
 }
 
 func file(seq uint64, path string, content []byte) []*Msg {
-	sum := sha256.Sum256(content)
+	sum := ContentSum(content)
 	return []*Msg{
 		{Type: MsgFileBegin, Seq: seq, Path: path, Mode: 0o640, Mtime: 1e18, Size: uint64(len(content))},
 		{Type: MsgData, Data: content},
@@ -246,7 +245,7 @@ func TestReceiverResume(t *testing.T) {
 	addr, r, client, module := testReceiver(t)
 	content := bytes.Repeat([]byte("0123456789abcdef"), (ResumeMinSize+ResumeMinSize/2)/16)
 	half := len(content) / 2
-	sum := sha256.Sum256(content)
+	sum := ContentSum(content)
 	begin := &Msg{Type: MsgFileBegin, Seq: 1, Path: "big", Mode: 0o644, Mtime: 42, Size: uint64(len(content))}
 
 	rc, _ := dialRaw(t, addr, client, r.ID.Fingerprint, "m")
@@ -261,7 +260,7 @@ func TestReceiverResume(t *testing.T) {
 	rc, _ = dialRaw(t, addr, client, r.ID.Fingerprint, "m")
 	rc.send(&Msg{Type: MsgResumeQuery, Seq: 1, Path: "big", Size: uint64(len(content)), Mtime: 42})
 	offer := rc.expect(MsgResumeOffer)
-	prefix := sha256.Sum256(content[:offer.Offset])
+	prefix := ContentSum(content[:offer.Offset])
 	if offer.Offset != uint64(half) || !bytes.Equal(offer.Hash, prefix[:]) {
 		t.Fatalf("offer at %d (want %d), hash matches: %v", offer.Offset, half, bytes.Equal(offer.Hash, prefix[:]))
 	}

@@ -2,7 +2,6 @@ package sync
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"hash"
@@ -370,6 +369,7 @@ type session struct {
 	inflight  []flight // operations sent, oldest first
 	wireSeq   uint64   // the last wire operation numbered
 	ackedWire uint64   // the last one acknowledged
+	asking    int      // questions waiting for their answer
 	closed    bool
 	err       error
 
@@ -388,10 +388,24 @@ type flight struct {
 	bytes   int64
 }
 
+// busy reports whether the sender waits for the receiver: operations without their Ack,
+// or an answer (the manifest, a resume offer).
 func (ss *session) busy() bool {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	return len(ss.inflight) > 0
+	return len(ss.inflight) > 0 || ss.asking > 0
+}
+
+// ask marks a question to the receiver as open until the returned function is called.
+func (ss *session) ask() func() {
+	ss.mu.Lock()
+	ss.asking++
+	ss.mu.Unlock()
+	return func() {
+		ss.mu.Lock()
+		ss.asking--
+		ss.mu.Unlock()
+	}
 }
 
 // readLoop handles what the receiver sends: acknowledgements, errors, the manifest,
@@ -730,7 +744,7 @@ func (ss *session) sendTree(ctx context.Context, p string) (int64, error) {
 	return total, err
 }
 
-// sendFile sends a file's content: FileBegin, Data frames, FileEnd with its SHA-256. A file
+// sendFile sends a file's content: FileBegin, Data frames, FileEnd with its BLAKE3 hash. A file
 // of DeltaMinSize or more first asks the target (ResumeQuery) what a cut-off transfer left,
 // and continues from there when that part hashes as this file's first bytes do; otherwise,
 // when the target has a file there, only the blocks that differ from it are sent.
@@ -746,7 +760,7 @@ func (ss *session) sendFile(ctx context.Context, p string) (int64, error) {
 		return 0, nil
 	}
 	seq := ss.nextSeq()
-	h := hash.Hash(sha256.New())
+	h := NewContentHash()
 	var offset int64
 	var offer *Msg
 	if st.Size >= DeltaMinSize {
@@ -862,6 +876,8 @@ func (ss *session) sendDelta(ctx context.Context, f *os.File, h hash.Hash, bs in
 // file p replaces there, if any).
 func (ss *session) resume(ctx context.Context, f *os.File, p string, seq uint64, st *unix.Stat_t) (int64, hash.Hash, *Msg, error) {
 	q := &Msg{Type: MsgResumeQuery, Seq: seq, Path: p, Size: uint64(st.Size), Mtime: st.Mtim.Nano()}
+	done := ss.ask()
+	defer done()
 	if err := ss.w.sendNow(q); err != nil {
 		return 0, nil, nil, err
 	}
@@ -873,16 +889,16 @@ func (ss *session) resume(ctx context.Context, f *os.File, p string, seq uint64,
 	case <-ctx.Done():
 		return 0, nil, nil, ctx.Err()
 	}
-	h := sha256.New()
+	h := NewContentHash()
 	if offer.Offset == 0 || offer.Offset > uint64(st.Size) {
 		return 0, h, offer, nil
 	}
 	if err := copyPrefix(h, f, int64(offer.Offset)); err != nil {
-		return 0, sha256.New(), offer, nil
+		return 0, NewContentHash(), offer, nil
 	}
 	if string(h.Sum(nil)) != string(offer.Hash) {
 		ss.s.log.Info("the target's part of a file differs from it; sending it whole", "path", p)
-		return 0, sha256.New(), offer, nil
+		return 0, NewContentHash(), offer, nil
 	}
 	ss.s.log.Info("resuming a file cut off before", "path", p, "offset", offer.Offset, "size", st.Size)
 	return int64(offer.Offset), h, offer, nil
@@ -898,6 +914,8 @@ func (ss *session) fullComparison(ctx context.Context) error {
 	})
 	s.log.Info("comparing the whole tree with the target")
 	start := time.Now()
+	done := ss.ask()
+	defer done()
 	if err := ss.w.sendNow(&Msg{Type: MsgListRequest}); err != nil {
 		return err
 	}
