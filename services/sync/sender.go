@@ -370,6 +370,7 @@ type session struct {
 	wireSeq   uint64   // the last wire operation numbered
 	ackedWire uint64   // the last one acknowledged
 	asking    int      // questions waiting for their answer
+	buf       []byte   // the send loop's read buffer
 	closed    bool
 	err       error
 
@@ -794,7 +795,10 @@ func (ss *session) sendFile(ctx context.Context, p string) (int64, error) {
 
 // sendData sends f from offset on as Data frames, hashing it into h.
 func (ss *session) sendData(ctx context.Context, f *os.File, h hash.Hash, offset int64) (int64, error) {
-	buf := make([]byte, DataChunk)
+	if ss.buf == nil {
+		ss.buf = make([]byte, DataChunk) // one buffer for every file of the session
+	}
+	buf := ss.buf
 	sent := int64(0)
 	if _, err := f.Seek(offset, io.SeekStart); err != nil {
 		return 0, err
