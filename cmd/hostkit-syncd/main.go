@@ -41,10 +41,10 @@ func run(args []string, stdout io.Writer) error {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
-		return err
+		return lifecycle.UsageError(err)
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unknown command %q (try --help)", fs.Arg(0))
+		return lifecycle.UsageError(fmt.Errorf("unknown command %q (try --help)", fs.Arg(0)))
 	}
 	if *showVersion {
 		fmt.Fprintln(stdout, "hostkit-syncd", version.Version)
@@ -63,10 +63,10 @@ func runID(args []string, stdout io.Writer) error {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
-		return err
+		return lifecycle.UsageError(err)
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("id: unexpected argument %q", fs.Arg(0))
+		return lifecycle.UsageError(fmt.Errorf("id: unexpected argument %q", fs.Arg(0)))
 	}
 	c, err := hksync.Load(*configPath)
 	if err != nil {

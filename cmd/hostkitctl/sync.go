@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/hostkit/hostkit/internal/bus"
+	"github.com/hostkit/hostkit/internal/lifecycle"
+	"github.com/hostkit/hostkit/internal/term"
 )
 
 func init() {
@@ -65,11 +68,8 @@ type syncDescription struct {
 func syncStatus(busSpec string, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("hostkitctl sync status", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print the state as JSON, as Describe() returns it")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, 0); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("sync status: unexpected argument %q", fs.Arg(0))
 	}
 	var data string
 	if err := callService(busSpec, syncName, syncPath, "Describe", false, nil, &data); err != nil {
@@ -83,7 +83,7 @@ func syncStatus(busSpec string, args []string, stdout io.Writer) error {
 		return fmt.Errorf("Describe() returned a state this hostkitctl cannot read: %w", err)
 	}
 	f, isFile := stdout.(*os.File)
-	return writeSyncStatus(stdout, &d, isFile && isTerminal(f), time.Now())
+	return writeSyncStatus(term.NewWriter(stdout), &d, isFile && isTerminal(f), time.Now())
 }
 
 // writeSyncStatus prints a line per job (and, at a terminal, a progress bar while a
@@ -162,7 +162,7 @@ func syncHint(err error) error {
 func syncControl(method string) func(string, []string, io.Writer) error {
 	return func(busSpec string, args []string, stdout io.Writer) error {
 		if len(args) != 1 {
-			return fmt.Errorf("sync %s takes one job name, e.g. `hostkitctl sync %s www`", strings.ToLower(method), strings.ToLower(method))
+			return lifecycle.UsageError(fmt.Errorf("sync %s takes one job name, e.g. `hostkitctl sync %s www`", strings.ToLower(method), strings.ToLower(method)))
 		}
 		return syncHint(callService(busSpec, syncName, syncPath, method, true, []any{args[0]}))
 	}
@@ -170,7 +170,7 @@ func syncControl(method string) func(string, []string, io.Writer) error {
 
 func syncID(busSpec string, args []string, stdout io.Writer) error {
 	if len(args) != 0 {
-		return fmt.Errorf("sync id takes no arguments")
+		return lifecycle.UsageError(errors.New("sync id takes no arguments"))
 	}
 	conn, err := bus.Connect(busSpec)
 	if err != nil {
@@ -185,6 +185,6 @@ func syncID(busSpec string, args []string, stdout io.Writer) error {
 	if !ok {
 		return fmt.Errorf("%s.Fingerprint is %s, not a string", syncName, v.Signature())
 	}
-	_, err = fmt.Fprintln(stdout, fp)
+	_, err = fmt.Fprintln(term.NewWriter(stdout), fp)
 	return err
 }
