@@ -221,50 +221,12 @@ func peerProperties(p hksync.PeerStatus) map[string]any {
 	}
 }
 
-// Description is what Describe() returns.
-type Description struct {
-	Fingerprint string               `json:"fingerprint"`
-	Listen      []string             `json:"listen"`
-	Modules     []moduleDescription  `json:"modules"`
-	Jobs        []hksync.JobStatus   `json:"jobs"`
-	Peers       []hksync.PeerStatus  `json:"peers"`
-	KeepAlive   keepAliveDescription `json:"keepalive"`
-}
-
-type moduleDescription struct {
-	Name  string   `json:"name"`
-	Path  string   `json:"path"`
-	Peers []string `json:"peers"`
-}
-
-type keepAliveDescription struct {
-	TimeSec     float64 `json:"time_sec"`
-	IntervalSec float64 `json:"interval_sec"`
-	Probes      int     `json:"probes"`
-	UserTimeout float64 `json:"user_timeout_sec"`
-	DeadPeerSec float64 `json:"dead_peer_sec"`
-}
-
 type managerMethods struct{ b *busService }
 
 // Describe returns everything as JSON; anyone may read it (fingerprints are public keys'
 // hashes, paths are in the world-readable sync.conf).
 func (m *managerMethods) Describe() (string, *dbus.Error) {
-	b := m.b
-	d := Description{Fingerprint: b.d.ID.Fingerprint, Listen: append([]string{}, b.listen...),
-		Modules: []moduleDescription{}, Jobs: []hksync.JobStatus{}, Peers: []hksync.PeerStatus{}}
-	for _, mod := range b.d.Config.Modules {
-		d.Modules = append(d.Modules, moduleDescription{mod.Name, mod.Path, mod.Peers})
-	}
-	for _, s := range b.d.Senders {
-		d.Jobs = append(d.Jobs, s.Status())
-	}
-	if b.d.Receiver != nil {
-		d.Peers = append(d.Peers, b.d.Receiver.Peers()...)
-	}
-	k := b.d.Config.KeepAlive
-	d.KeepAlive = keepAliveDescription{k.Time.Seconds(), k.Interval.Seconds(), k.Probes, k.UserTimeout.Seconds(), k.DeadPeerTimeout().Seconds()}
-	data, err := json.Marshal(d)
+	data, err := json.Marshal(m.b.d.Describe(m.b.listen))
 	if err != nil {
 		return "", bus.Failed(err)
 	}

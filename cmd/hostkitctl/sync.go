@@ -14,6 +14,7 @@ import (
 	"github.com/hostkit/hostkit/internal/bus"
 	"github.com/hostkit/hostkit/internal/lifecycle"
 	"github.com/hostkit/hostkit/internal/term"
+	hksync "github.com/hostkit/hostkit/services/sync"
 )
 
 func init() {
@@ -25,45 +26,6 @@ func init() {
 }
 
 const syncName, syncPath = "org.hostkit.Sync1", "/org/hostkit/Sync1"
-
-// syncDescription is the part of Describe()'s JSON that hostkitctl shows.
-type syncDescription struct {
-	Fingerprint string   `json:"fingerprint"`
-	Listen      []string `json:"listen"`
-	Modules     []struct {
-		Name string `json:"name"`
-		Path string `json:"path"`
-	} `json:"modules"`
-	Jobs []struct {
-		Name            string    `json:"name"`
-		Source          string    `json:"source"`
-		Target          string    `json:"target"`
-		State           string    `json:"state"`
-		PendingFiles    int64     `json:"pending_files"`
-		PendingBytes    int64     `json:"pending_bytes"`
-		OldestPending   time.Time `json:"oldest_pending"`
-		LastSync        time.Time `json:"last_sync"`
-		BytesSent       int64     `json:"bytes_sent"`
-		PeerAddress     string    `json:"peer_address"`
-		PeerFingerprint string    `json:"peer_fingerprint"`
-		LastError       string    `json:"last_error"`
-		ScanEntries     int64     `json:"scan_entries"`
-		InitialTotal    int64     `json:"initial_total"`
-		InitialDone     int64     `json:"initial_done"`
-		Note            string    `json:"note"`
-	} `json:"jobs"`
-	Peers []struct {
-		Address     string    `json:"address"`
-		Fingerprint string    `json:"fingerprint"`
-		Module      string    `json:"module"`
-		Job         string    `json:"job"`
-		Since       time.Time `json:"since"`
-		Bytes       int64     `json:"bytes"`
-	} `json:"peers"`
-	KeepAlive struct {
-		DeadPeerSec float64 `json:"dead_peer_sec"`
-	} `json:"keepalive"`
-}
 
 func syncStatus(busSpec string, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("hostkitctl sync status", flag.ContinueOnError)
@@ -78,7 +40,7 @@ func syncStatus(busSpec string, args []string, stdout io.Writer) error {
 	if *asJSON {
 		return writeIndented(stdout, "Describe", data)
 	}
-	var d syncDescription
+	var d hksync.Description
 	if err := json.Unmarshal([]byte(data), &d); err != nil {
 		return fmt.Errorf("Describe() returned a state this hostkitctl cannot read: %w", err)
 	}
@@ -88,7 +50,7 @@ func syncStatus(busSpec string, args []string, stdout io.Writer) error {
 
 // writeSyncStatus prints a line per job (and, at a terminal, a progress bar while a
 // job's initial sync runs), then the modules and the senders connected to them.
-func writeSyncStatus(w io.Writer, d *syncDescription, terminal bool, now time.Time) error {
+func writeSyncStatus(w io.Writer, d *hksync.Description, terminal bool, now time.Time) error {
 	fmt.Fprintf(w, "This host: %s (dead peers found in %gs)\n", d.Fingerprint, d.KeepAlive.DeadPeerSec)
 	if len(d.Jobs) > 0 {
 		fmt.Fprintln(w)
