@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	gosync "sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -31,7 +32,7 @@ type Receiver struct {
 	Changed func()
 
 	mu    gosync.Mutex
-	peers map[*PeerStatus]bool
+	peers map[*peer]bool
 }
 
 // PeerStatus is one sender connected to this receiver.
@@ -45,13 +46,22 @@ type PeerStatus struct {
 	Bytes       int64     `json:"bytes"` // bytes of file content received
 }
 
+// peer is a connected sender: its status, with the counters its session updates while
+// Peers reads them.
+type peer struct {
+	PeerStatus
+	files, bytes atomic.Int64
+}
+
 // Peers returns the connected senders, oldest first.
 func (r *Receiver) Peers() []PeerStatus {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []PeerStatus
 	for p := range r.peers {
-		out = append(out, *p)
+		st := p.PeerStatus
+		st.Files, st.Bytes = p.files.Load(), p.bytes.Load()
+		out = append(out, st)
 	}
 	slices.SortFunc(out, func(a, b PeerStatus) int { return a.Since.Compare(b.Since) })
 	return out
@@ -155,10 +165,10 @@ func (r *Receiver) handle(ctx context.Context, c net.Conn) {
 	if err := w.sendNow(&Msg{Type: MsgWelcome, Size: ProtocolVersion}); err != nil {
 		return
 	}
-	st := &PeerStatus{Address: addr, Fingerprint: fp, Module: mod.Name, Job: hello.Text, Since: time.Now()}
+	st := &peer{PeerStatus: PeerStatus{Address: addr, Fingerprint: fp, Module: mod.Name, Job: hello.Text, Since: time.Now()}}
 	r.mu.Lock()
 	if r.peers == nil {
-		r.peers = map[*PeerStatus]bool{}
+		r.peers = map[*peer]bool{}
 	}
 	r.peers[st] = true
 	r.mu.Unlock()
@@ -211,7 +221,7 @@ type rsession struct {
 	w        *wire
 	rt       *root
 	log      *slog.Logger
-	status   *PeerStatus
+	status   *peer
 	receiver *Receiver
 
 	cur      *incoming   // the file between FileBegin and FileEnd
@@ -461,7 +471,7 @@ func (s *rsession) data(m *Msg) error {
 	}
 	s.cur.h.Write(m.Data)
 	s.cur.written += int64(len(m.Data))
-	s.status.Bytes += int64(len(m.Data))
+	s.status.bytes.Add(int64(len(m.Data)))
 	if in := s.cur; in.written-in.started >= writebackChunk {
 		// Start writing a large file back to disk while the rest arrives, so that
 		// its fsync at the end has little left to wait for. Best effort: a filter
@@ -525,7 +535,7 @@ func (s *rsession) end(m *Msg) error {
 	}
 	s.pending = append(s.pending, in)
 	s.pendingN += in.written
-	s.status.Files++
+	s.status.files.Add(1)
 	if len(s.pending) >= maxBatchFiles || s.pendingN >= maxBatchBytes {
 		return s.flush()
 	}

@@ -101,9 +101,10 @@ func (s *Sender) Status() JobStatus {
 	s.mu.Lock()
 	st := s.st
 	compareDue := s.compare
+	q := s.queue
 	s.mu.Unlock()
-	if s.queue != nil {
-		st.PendingFiles, st.PendingBytes, st.OldestPending = s.queue.Stats()
+	if q != nil {
+		st.PendingFiles, st.PendingBytes, st.OldestPending = q.Stats()
 	}
 	// Connected, the state follows the queue: syncing while changes wait, idle when none.
 	if st.State == StateSyncing || st.State == StateIdle {
@@ -194,7 +195,9 @@ func (s *Sender) Run(ctx context.Context) error {
 			s.Changed()
 		}
 	}
-	s.queue = q
+	s.mu.Lock()
+	s.queue = q // Status reads it from other goroutines
+	s.mu.Unlock()
 	defer q.Close()
 	if n, _, _ := q.Stats(); n > 0 {
 		s.log.Info("changes kept from before", "pending", n)
@@ -476,10 +479,6 @@ func (ss *session) ack(seq uint64) {
 	if i == 0 {
 		return
 	}
-	select {
-	case ss.acked <- struct{}{}:
-	default:
-	}
 	s := ss.s
 	s.update(func(st *JobStatus) {
 		// Under the status lock, so that nobody sees the queue empty and the last
@@ -503,6 +502,11 @@ func (ss *session) ack(seq uint64) {
 			}
 		}
 	})
+	// Only now that the queue knows: a comparison waiting for it may start.
+	select {
+	case ss.acked <- struct{}{}:
+	default:
+	}
 }
 
 // opError logs an operation the target refused. A rename it could not do (the source was
