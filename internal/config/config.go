@@ -316,6 +316,7 @@ func parse(file string, data []byte) ([]Assignment, []header, error) {
 			if strings.HasPrefix(trimmed, "#") || strings.HasPrefix(trimmed, ";") {
 				continue // systemd ignores comments inside a continued value
 			}
+			trimmed = stripComment(trimmed)
 			more := strings.HasSuffix(trimmed, "\\")
 			pending.Value += " " + strings.TrimSpace(strings.TrimSuffix(trimmed, "\\"))
 			if !more {
@@ -354,7 +355,7 @@ func parse(file string, data []byte) ([]Assignment, []header, error) {
 		if section == "" {
 			return nil, nil, &Error{file, line, fmt.Errorf("%s= outside of any [Section]", key)}
 		}
-		a := Assignment{File: file, Line: line, Section: section, Header: at, Key: key, Value: strings.TrimSpace(value)}
+		a := Assignment{File: file, Line: line, Section: section, Header: at, Key: key, Value: stripComment(strings.TrimSpace(value))}
 		if strings.HasSuffix(a.Value, "\\") {
 			a.Value = strings.TrimSpace(strings.TrimSuffix(a.Value, "\\"))
 			pending = &a
@@ -369,6 +370,22 @@ func parse(file string, data []byte) ([]Assignment, []header, error) {
 		out = append(out, *pending) // a backslash on the last line continues into nothing
 	}
 	return out, headers, nil
+}
+
+// stripComment returns the trimmed value v without a comment after it: a "#" that follows
+// white space starts one ("Delete=yes   # mirrored", as the examples in the issues and man
+// pages are written), and a value that is only a comment ("Listen=   # none") is empty.
+// A "#" inside a value ("Exclude=#*#", "a#b") is part of it.
+func stripComment(v string) string {
+	if v == "#" || strings.HasPrefix(v, "# ") || strings.HasPrefix(v, "#\t") {
+		return ""
+	}
+	for i := 1; i < len(v); i++ {
+		if v[i] == '#' && (v[i-1] == ' ' || v[i-1] == '\t') {
+			return strings.TrimSpace(v[:i])
+		}
+	}
+	return v
 }
 
 // String returns a setter storing the value as is.

@@ -365,3 +365,17 @@ func TestParseHeaderComment(t *testing.T) {
 		t.Error("a header with text after it is accepted")
 	}
 }
+
+func TestCommentsAfterValues(t *testing.T) {
+	for i, c := range [][2]string{{"a # b", "a"}, {"#*#", "#*#"}, {"a#b", "a#b"}, {"", ""}, {"x\t# y # z", "x"},
+		{" # only", ""}, {"# only", ""}, {"#", ""}, {"/srv/www   # the tree", "/srv/www"}} {
+		as, err := Parse("c.conf", []byte("[S]\nK="+c[0]+"\n"))
+		if err != nil || len(as) != 1 || as[0].Value != c[1] {
+			t.Errorf("case %d: K=%s gives %+v, %v; want the value %q", i, c[0], as, err, c[1])
+		}
+	}
+	as, err := Parse("c.conf", []byte("[S]\nK=a \\\n b # more\n"))
+	if err != nil || len(as) != 1 || as[0].Value != "a b" {
+		t.Errorf("continued value with a comment: %+v, %v; want \"a b\"", as, err)
+	}
+}

@@ -108,7 +108,7 @@ func Load(file string) (*Config, error) {
 			{Key: "Target", Set: target(j)},
 			{Key: "Peer", Set: fingerprint(&j.Peer)},
 			{Key: "Exclude", Set: excludes(&j.Exclude)},
-			{Key: "Delete", Set: uncommented(config.Bool(&j.Delete))},
+			{Key: "Delete", Set: config.Bool(&j.Delete)},
 			{Key: "Delay", Set: span(&j.Delay)},
 			{Key: "PasswordFile", Set: abs(&j.PasswordFile)},
 			{Key: "BandwidthLimit", Set: bandwidth(&j.BandwidthLimit)},
@@ -159,33 +159,12 @@ func (c *Config) check() error {
 	return nil
 }
 
-// uncommented strips a comment after the value: sync.conf(5) allows "Key=value   # note",
-// as the example in the documentation is written, where systemd's own files would take the
-// comment into the value. A '#' counts only after white space, so "Exclude=#*#" is a glob.
-func uncommented(set func(string) error) func(string) error {
-	return func(v string) error { return set(StripComment(v)) }
-}
+func abs(dst *string) func(string) error { return config.AbsPath(dst) }
 
-// StripComment returns v without a trailing " # comment"; a value that is only "# comment"
-// (the parser has trimmed the white space before it) is empty.
-func StripComment(v string) string {
-	if v == "#" || strings.HasPrefix(v, "# ") || strings.HasPrefix(v, "#\t") {
-		return ""
-	}
-	for i := 1; i < len(v); i++ {
-		if v[i] == '#' && (v[i-1] == ' ' || v[i-1] == '\t') {
-			return strings.TrimSpace(v[:i])
-		}
-	}
-	return v
-}
-
-func abs(dst *string) func(string) error { return uncommented(config.AbsPath(dst)) }
-
-func span(dst *time.Duration) func(string) error { return uncommented(config.Duration(dst)) }
+func span(dst *time.Duration) func(string) error { return config.Duration(dst) }
 
 func positive(dst *time.Duration) func(string) error {
-	return uncommented(func(v string) error {
+	return func(v string) error {
 		d, err := config.ParseTimespan(v)
 		if err != nil {
 			return err
@@ -195,28 +174,28 @@ func positive(dst *time.Duration) func(string) error {
 		}
 		*dst = d
 		return nil
-	})
+	}
 }
 
 func probes(dst *int) func(string) error {
-	return uncommented(func(v string) error {
+	return func(v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 127 {
 			return fmt.Errorf("not a number of probes from 1 to 127")
 		}
 		*dst = n
 		return nil
-	})
+	}
 }
 
 func name(dst *string) func(string) error {
-	return uncommented(func(v string) error {
+	return func(v string) error {
 		if err := CheckName(v); err != nil {
 			return err
 		}
 		*dst = v
 		return nil
-	})
+	}
 }
 
 // CheckName accepts a job or module name: letters, digits, '-', '_' and '.', not starting
@@ -234,7 +213,7 @@ func CheckName(v string) error {
 }
 
 func hostPort(dst *string) func(string) error {
-	return uncommented(func(v string) error {
+	return func(v string) error {
 		if v == "" {
 			*dst = ""
 			return nil
@@ -244,43 +223,43 @@ func hostPort(dst *string) func(string) error {
 		}
 		*dst = v
 		return nil
-	})
+	}
 }
 
 func fingerprint(dst *string) func(string) error {
-	return uncommented(func(v string) error {
+	return func(v string) error {
 		if err := CheckFingerprint(v); err != nil {
 			return err
 		}
 		*dst = v
 		return nil
-	})
+	}
 }
 
 func fingerprints(dst *[]string) func(string) error {
-	return uncommented(func(v string) error {
+	return func(v string) error {
 		if v != "" {
 			if err := CheckFingerprint(v); err != nil {
 				return err
 			}
 		}
 		return config.List(dst)(v)
-	})
+	}
 }
 
 func excludes(dst *[]string) func(string) error {
-	return uncommented(func(v string) error {
+	return func(v string) error {
 		if _, err := path.Match(strings.TrimPrefix(v, "/"), ""); err != nil {
 			return fmt.Errorf("bad glob: %w", err)
 		}
 		return config.List(dst)(v)
-	})
+	}
 }
 
 // bandwidth accepts bytes per second with an optional K, M or G (powers of 1024), as
 // rsync's --bwlimit; 0 or empty is no limit.
 func bandwidth(dst *int64) func(string) error {
-	return uncommented(func(v string) error {
+	return func(v string) error {
 		mult := int64(1)
 		s := strings.TrimSpace(v)
 		if s == "" {
@@ -304,13 +283,13 @@ func bandwidth(dst *int64) func(string) error {
 		}
 		*dst = n * mult
 		return nil
-	})
+	}
 }
 
 // target parses Target=: host:port/module (port defaults to 8730), or
 // rsync://host[:port]/module for a plain rsync daemon.
 func target(j *Job) func(string) error {
-	return uncommented(func(v string) error {
+	return func(v string) error {
 		rest, rsync := strings.CutPrefix(v, "rsync://")
 		hostport, module, ok := strings.Cut(rest, "/")
 		if !ok || hostport == "" {
@@ -329,5 +308,5 @@ func target(j *Job) func(string) error {
 		}
 		j.Target, j.Address, j.Module, j.Rsync = v, hostport, module, rsync
 		return nil
-	})
+	}
 }

@@ -101,14 +101,6 @@ func TestLoadErrors(t *testing.T) {
 	}
 }
 
-func TestStripComment(t *testing.T) {
-	for i, c := range [][2]string{{"a # b", "a"}, {"#*#", "#*#"}, {"a#b", "a#b"}, {"", ""}, {"x\t# y # z", "x"}, {" # only", ""}, {"# only", ""}, {"#", ""}} {
-		if got := StripComment(c[0]); got != c[1] {
-			t.Errorf("case %d: StripComment(%q) = %q, want %q", i, c[0], got, c[1])
-		}
-	}
-}
-
 func FuzzLoad(f *testing.F) {
 	data, err := os.ReadFile("testdata/sync.conf.example")
 	if err != nil {
