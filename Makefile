@@ -137,6 +137,10 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzPlanOrder -fuzztime 30s ./services/bootorder
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./services/sync
 	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime 30s ./services/sync
+	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime 30s ./services/vnc
+	$(GO) test -run '^$$' -fuzz FuzzXvncOptions -fuzztime 30s ./services/vnc
+	$(GO) test -run '^$$' -fuzz FuzzImport -fuzztime 30s ./services/vnc
+	$(GO) test -run '^$$' -fuzz FuzzRuntimeText -fuzztime 30s ./services/vnc
 
 clean:
 	rm -rf bin dist build

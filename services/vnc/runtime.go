@@ -1,0 +1,169 @@
+package vnc
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// What a display's unit tells hostkit-vncd, which may not be running while the display
+// is: the live state in the unit's status line (sd_notify STATUS=, a property systemd keeps
+// and signals), and the post-mortem in files of the unit's runtime directory
+// /run/hostkit-vnc/N (RuntimeDirectory=, preserved while the machine is up).
+
+// RuntimeBase holds the runtime directory of every display.
+const RuntimeBase = "/run/hostkit-vnc"
+
+// RuntimeDir is display n's runtime directory.
+func RuntimeDir(n int) string { return filepath.Join(RuntimeBase, strconv.Itoa(n)) }
+
+// Files in a display's runtime directory.
+const (
+	LastExitFile      = "last-exit"      // how the display's process last ended: "signal KILL", "status 1"
+	LastErrorFile     = "last-error"     // why the last start failed, with the output that says so
+	StaleCleanupsFile = "stale-cleanups" // how many stale claims were removed before starts
+	HeldFile          = "held"           // written before a start when a live process holds the display
+	exitHintFile      = "exit-hint"      // the signal that ended Xvnc, when the exit status cannot carry it
+)
+
+// Exit statuses of `hostkit-vncd session`, besides those it passes on from Xvnc. The unit
+// does not restart after them (RestartPreventExitStatus=): trying again cannot help.
+const (
+	ExitConfig      = 78 // the display's configuration or password file is refused
+	ExitStartFailed = 79 // Xvnc or the session failed at start
+	ExitHeld        = 80 // a live process holds the display
+)
+
+var exitMeanings = map[int]string{
+	ExitConfig:      "configuration refused",
+	ExitStartFailed: "failed at start",
+	ExitHeld:        "display held by another process",
+}
+
+// Live is a running display as its status line tells it.
+type Live struct {
+	Number  int
+	Address string // where it listens, host:port
+	XvncPID int
+	Clients int
+	Blank   bool
+}
+
+// Status is the line `systemctl status` shows and hostkit-vncd reads.
+func (l Live) Status() string {
+	s := fmt.Sprintf("Serving :%d on %s (Xvnc pid %d): %d client", l.Number, l.Address, l.XvncPID, l.Clients)
+	if l.Clients != 1 {
+		s += "s"
+	}
+	if l.Blank {
+		s += ", desktop blank"
+	}
+	return s
+}
+
+var statusRE = regexp.MustCompile(`^Serving :(\d+) on (\S+) \(Xvnc pid (\d+)\): (\d+) clients?(, desktop blank)?$`)
+
+// ParseStatus reads a line Status wrote; ok is false for any other line.
+func ParseStatus(s string) (l Live, ok bool) {
+	m := statusRE.FindStringSubmatch(s)
+	if m == nil {
+		return Live{}, false
+	}
+	l.Number, _ = strconv.Atoi(m[1])
+	l.Address = m[2]
+	l.XvncPID, _ = strconv.Atoi(m[3])
+	l.Clients, _ = strconv.Atoi(m[4])
+	l.Blank = m[5] != ""
+	return l, true
+}
+
+// DescribeExit turns what systemd passes to ExecStopPost= ($EXIT_CODE: exited, killed or
+// dumped; $EXIT_STATUS: a number or a signal name) into LastExit: "status 1",
+// "signal KILL", "status 79 (failed at start)". hint is the signal the process named
+// before it exited 128+signal, or "".
+func DescribeExit(code, status, hint string) string {
+	switch code {
+	case "killed", "dumped":
+		s := "signal " + strings.TrimPrefix(status, "SIG")
+		if code == "dumped" {
+			s += " (core dumped)"
+		}
+		return s
+	case "exited":
+		n, err := strconv.Atoi(status)
+		if err != nil {
+			return "status " + status
+		}
+		if hint != "" && n > 128 && SignalName(syscall.Signal(n-128)) == hint {
+			return "signal " + hint
+		}
+		if m, ok := exitMeanings[n]; ok {
+			return fmt.Sprintf("status %d (%s)", n, m)
+		}
+		return "status " + status
+	}
+	return ""
+}
+
+// SignalName is the signal's name without SIG: KILL, TERM, SEGV.
+func SignalName(s syscall.Signal) string {
+	return strings.TrimPrefix(unix.SignalName(s), "SIG")
+}
+
+// RecordExit writes LastExit into dir from ExecStopPost='s environment; see DescribeExit.
+func RecordExit(dir, code, status string) error {
+	hintPath := filepath.Join(dir, exitHintFile)
+	hint, _ := os.ReadFile(hintPath)
+	os.Remove(hintPath)
+	text := DescribeExit(code, status, strings.TrimSpace(string(hint)))
+	if text == "" {
+		return nil // the main process never ran (a failed ExecStartPre=)
+	}
+	return writeFile(filepath.Join(dir, LastExitFile), text+"\n")
+}
+
+// ReadRuntimeFile returns a file of a display's runtime directory, trimmed; "" when missing.
+func ReadRuntimeFile(dir, name string) string {
+	data, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(data))
+}
+
+// AddStaleCleanups adds n to the display's count of stale claims removed.
+func AddStaleCleanups(dir string, n int) error {
+	old, _ := strconv.Atoi(ReadRuntimeFile(dir, StaleCleanupsFile))
+	return writeFile(filepath.Join(dir, StaleCleanupsFile), strconv.Itoa(old+n)+"\n")
+}
+
+// writeFile replaces path atomically, readable by its owner's group and others (the files
+// say nothing secret; the directory decides who reaches them).
+func writeFile(path, text string) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(text), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// removeFile removes path; a missing file is fine.
+func removeFile(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// RecordError keeps why a start failed as LastError.
+func RecordError(dir, message string) error {
+	return writeFile(filepath.Join(dir, LastErrorFile), message+"\n")
+}
