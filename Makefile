@@ -15,10 +15,12 @@ export CGO_ENABLED ?= 0
 BINARIES := bin/hostkit-hwd bin/hostkitctl
 BINARIES += bin/hostkit-bootorder
 BINARIES += bin/hostkit-syncd
+BINARIES += bin/hostkit-vncd
 # systemd generators: built like the binaries, but packaged to
 # /usr/lib/systemd/system-generators from their own stripped copies in build/pkg/generators
 # (nfpm.yaml sends everything in build/pkg/bin named hostkit-* to /usr/sbin).
 GENERATORS := bin/hostkit-bootorder-generator
+GENERATORS += bin/hostkit-vnc-generator
 MAN_SRC  := $(wildcard man/*.md)
 MAN_OUT  := $(patsubst man/%.md,build/man/%,$(MAN_SRC))
 
@@ -26,7 +28,8 @@ MAN_OUT  := $(patsubst man/%.md,build/man/%,$(MAN_SRC))
 TEST_DEBS := dbus dbus-daemon polkitd dmidecode debootstrap systemd-container lintian rpm \
              passwd util-linux ca-certificates binutils \
              systemd dbus-user-session \
-             rsync lsyncd iproute2 nftables
+             rsync lsyncd iproute2 nftables \
+             tigervnc-standalone-server tigervnc-tools xterm
 
 .PHONY: all build man packages check preflight deps lint unit integration system demo bench fuzz clean
 

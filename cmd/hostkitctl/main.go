@@ -88,6 +88,12 @@ func parseFlags(fs *flag.FlagSet, args []string, maxArgs int) error {
 // the same name, as every hostkit interface does). A method under polkit (underPolkit)
 // allows interactive authorization and starts a password agent on the terminal.
 func callService(busSpec, dest string, path dbus.ObjectPath, method string, underPolkit bool, args []any, out ...any) error {
+	return callInterface(busSpec, dest, path, dest, method, underPolkit, args, out...)
+}
+
+// callInterface is callService for an object whose interface is not named as the service
+// (the per-item objects of a service, e.g. org.hostkit.VNC1.Display).
+func callInterface(busSpec, dest string, path dbus.ObjectPath, iface, method string, underPolkit bool, args []any, out ...any) error {
 	conn, err := bus.Connect(busSpec)
 	if err != nil {
 		return err
@@ -98,9 +104,9 @@ func callService(busSpec, dest string, path dbus.ObjectPath, method string, unde
 		defer startPolkitAgent()()
 		flags = dbus.FlagAllowInteractiveAuthorization
 	}
-	call := conn.Object(dest, path).Call(dest+"."+method, flags, args...)
+	call := conn.Object(dest, path).Call(iface+"."+method, flags, args...)
 	if call.Err != nil {
-		return fmt.Errorf("%s.%s: %w", dest, method, call.Err)
+		return fmt.Errorf("%s.%s: %w", iface, method, call.Err)
 	}
 	return call.Store(out...)
 }

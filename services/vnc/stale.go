@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -75,8 +76,8 @@ func (d *Diagnosis) HeldError() error {
 	for _, h := range hs {
 		var what []string
 		for _, f := range d.Findings {
-			if f.Holder != nil && f.Holder.PID == h.PID {
-				what = append(what, f.What)
+			if f.Holder != nil && f.Holder.PID == h.PID && !slices.Contains(what, f.What) {
+				what = append(what, f.What) // a port on IPv4 and IPv6 once
 			}
 		}
 		parts = append(parts, fmt.Sprintf("%s (%s)", h, strings.Join(what, ", ")))
@@ -93,11 +94,11 @@ type Host struct {
 	Ours func(h Holder) bool
 }
 
-// SystemHost is this machine, with PID 1 (systemd, holding the socket unit's listening
-// socket) and the processes of the display's own unit as ours.
-func SystemHost(n int) Host {
+// SystemHost is this machine, with socketHolder (systemd, PID 1, which holds the socket
+// unit's listening socket) and the processes of the display's own unit as ours.
+func SystemHost(n, socketHolder int) Host {
 	unit := ServiceUnit(n)
-	return Host{Tmp: "/tmp", Proc: "/proc", Ours: func(h Holder) bool { return h.PID == 1 || h.Unit == unit }}
+	return Host{Tmp: "/tmp", Proc: "/proc", Ours: func(h Holder) bool { return h.PID == socketHolder || h.Unit == unit }}
 }
 
 // LockPath and SocketPath are display n's lock file and X socket file under tmp.

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hostkit/hostkit/internal/lifecycle"
+	"github.com/hostkit/hostkit/services/vnc"
+)
+
+// cleanReport is what `hostkit-vncd clean N` did, as JSON with --report.
+type cleanReport struct {
+	Display  int           `json:"display"`
+	Removed  []string      `json:"removed"`
+	Ended    []vnc.Holder  `json:"ended"`
+	HeldBy   string        `json:"held_by"`
+	Findings []vnc.Finding `json:"findings"`
+}
+
+// runClean is `hostkit-vncd clean N [--kill] [--before-start] [--report FILE]`, run as
+// root: by systemd before each start of the display (ExecStartPre=+ ... --before-start),
+// and for `hostkitctl vnc clean` (a transient unit started by hostkit-vncd). It removes
+// the display's stale lock and socket files and, with --kill, ends the live processes
+// that hold the display. A display still held is an error, except before a start, where
+// it is written to the runtime directory for the session to refuse with: a failing
+// ExecStartPre= would be restarted until the start limit, which RestartPreventExitStatus=
+// cannot stop.
+func runClean(args []string) error {
+	var kill, beforeStart bool
+	var report, runtimeDir string
+	holder := 1
+	n, _, err := displayArgs("clean", args, func(fs *flag.FlagSet) {
+		fs.BoolVar(&kill, "kill", false, "end the live processes that hold the display (SIGTERM, then SIGKILL)")
+		fs.BoolVar(&beforeStart, "before-start", false, "run as ExecStartPre= of the display: record a holder instead of failing")
+		fs.StringVar(&report, "report", "", "write what was done as JSON to `FILE`")
+		fs.StringVar(&runtimeDir, "runtime-dir", "", "the display's runtime directory (default $RUNTIME_DIRECTORY, else "+vnc.RuntimeBase+"/N)")
+		fs.IntVar(&holder, "socket-holder", 1, "the `PID` that holds the display's listening socket for it: systemd, or whoever runs the display outside it")
+	})
+	if err != nil {
+		return err
+	}
+	lifecycle.SetupLogging("hostkit-vncd")
+	log := slog.Default().With("display", ":"+strconv.Itoa(n))
+	if runtimeDir == "" {
+		runtimeDir = os.Getenv("RUNTIME_DIRECTORY")
+	}
+	if runtimeDir == "" {
+		runtimeDir = vnc.RuntimeDir(n)
+	}
+	if err := os.MkdirAll(runtimeDir, 0o755); err != nil {
+		return err
+	}
+	host := vnc.SystemHost(n, holder)
+	diag, err := vnc.Diagnose(n, host)
+	if err != nil {
+		return err
+	}
+	removed, ended, err := vnc.Clean(diag, host, kill, 3*time.Second)
+	for _, h := range ended {
+		log.Warn("ended a process holding the display", "pid", h.PID, "command", h.Command, "user", h.User, "unit", h.Unit)
+	}
+	for _, r := range removed {
+		log.Warn("removed stale "+r, "what", r)
+	}
+	if len(removed) > 0 {
+		if err := vnc.AddStaleCleanups(runtimeDir, len(removed)); err != nil {
+			log.Warn("cannot count the cleanup", "err", err)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if kill && len(ended) > 0 {
+		if diag, err = vnc.Diagnose(n, host); err != nil {
+			return err
+		}
+	}
+	held := diag.HeldError()
+	rep := cleanReport{Display: n, Removed: removed, Ended: ended, Findings: diag.Findings}
+	if held != nil {
+		rep.HeldBy = held.Error()
+	}
+	if report != "" {
+		data, _ := json.Marshal(rep)
+		if err := os.MkdirAll(filepath.Dir(report), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(report, append(data, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	heldFile := filepath.Join(runtimeDir, vnc.HeldFile)
+	if beforeStart {
+		if held != nil {
+			log.Error(held.Error())
+			return os.WriteFile(heldFile, []byte(held.Error()+"\n"), 0o644)
+		}
+		if err := os.Remove(heldFile); err != nil && !os.IsNotExist(err) {
+			return err
+		}
+		return nil
+	}
+	if held != nil {
+		return fmt.Errorf("%v; end it with --kill", held)
+	}
+	os.Remove(heldFile)
+	if len(removed) == 0 && len(ended) == 0 {
+		fmt.Printf("display :%d: nothing stale, nobody holds it\n", n)
+	} else {
+		fmt.Printf("display :%d: %s\n", n, strings.Join(append(removed, endedText(ended)...), "; "))
+	}
+	return nil
+}
+
+func endedText(hs []vnc.Holder) []string {
+	var out []string
+	for _, h := range hs {
+		out = append(out, "ended "+h.String())
+	}
+	return out
+}
