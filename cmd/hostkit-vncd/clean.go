@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -57,7 +58,25 @@ func runClean(args []string) error {
 	if err := os.MkdirAll(runtimeDir, 0o755); err != nil {
 		return err
 	}
-	host := vnc.SystemHost(n, holder)
+	// The display's login session, if one is noted: its processes are the display's
+	// own while it runs; before a start they are what a previous run left, ended first.
+	scope := ""
+	if s, ok := vnc.ReadLoginSession(runtimeDir); ok {
+		if beforeStart {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			err := endLoginSession(ctx, s)
+			cancel()
+			if err != nil {
+				log.Warn("ending what the previous session left", "session", s.ID, "err", err)
+			} else {
+				log.Warn("ended what the previous session left", "session", s.ID, "scope", s.Scope)
+				os.Remove(filepath.Join(runtimeDir, vnc.LoginSessionFile))
+			}
+		} else {
+			scope = s.Scope
+		}
+	}
+	host := vnc.SystemHost(n, holder, scope)
 	diag, err := vnc.Diagnose(n, host)
 	if err != nil {
 		return err

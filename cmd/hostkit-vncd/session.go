@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/hostkit/hostkit/internal/lifecycle"
 	"github.com/hostkit/hostkit/services/vnc"
@@ -111,8 +113,10 @@ func runSession(args []string) error {
 	return nil
 }
 
-// runSessionExit is `hostkit-vncd session-exit N`, ExecStopPost= of the display: it keeps
-// how the display's process ended ($EXIT_CODE, $EXIT_STATUS) as LastExit.
+// runSessionExit is `hostkit-vncd session-exit N`, ExecStopPost=+ of the display (as
+// root): it keeps how the display's process ended ($EXIT_CODE, $EXIT_STATUS) as LastExit,
+// and ends the display's login session, so that nothing of it is left (see
+// endLoginSession).
 func runSessionExit(args []string) error {
 	var runtimeDir string
 	n, _, err := displayArgs("session-exit", args, func(fs *flag.FlagSet) {
@@ -127,12 +131,22 @@ func runSessionExit(args []string) error {
 	if runtimeDir == "" {
 		runtimeDir = vnc.RuntimeDir(n)
 	}
+	if os.Getenv("SERVICE_RESULT") == "" {
+		return errors.New("session-exit is run by systemd as ExecStopPost= of hostkit-vnc@N.service")
+	}
+	lifecycle.SetupLogging("hostkit-vncd")
 	code, status := os.Getenv("EXIT_CODE"), os.Getenv("EXIT_STATUS")
 	if err := vnc.RecordExit(runtimeDir, code, status); err != nil {
 		return fmt.Errorf("display :%d: recording its exit: %w", n, err)
 	}
-	if os.Getenv("SERVICE_RESULT") == "" && code == "" {
-		return errors.New("session-exit is run by systemd as ExecStopPost= of hostkit-vnc@N.service")
+	if s, ok := vnc.ReadLoginSession(runtimeDir); ok {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := endLoginSession(ctx, s); err != nil {
+			return fmt.Errorf("display :%d: %w", n, err)
+		}
+		slog.Info("ended the display's login session", "display", fmt.Sprintf(":%d", n), "session", s.ID, "scope", s.Scope)
+		os.Remove(filepath.Join(runtimeDir, vnc.LoginSessionFile))
 	}
 	return nil
 }

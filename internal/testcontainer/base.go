@@ -49,7 +49,7 @@ const (
 // BasePackages are installed into the base root on top of debootstrap's minbase:
 // systemd as init, the system bus, polkit for the authorization checks hostkit makes,
 // pam_systemd so that logins get logind sessions, procps (kill, for ExecReload=) and jq
-// for the demo's pipelines.
+// for the demo's pipelines; Xvnc, vncpasswd and xterm for hostkit-vncd's displays.
 // Every package the hostkit .deb depends on must be here, because containers have no
 // network access to apt; changing the list rebuilds the cached root.
 var BasePackages = []string{
@@ -60,6 +60,9 @@ var BasePackages = []string{
 	"procps",
 	"libpam-systemd",
 	"jq",
+	"tigervnc-standalone-server",
+	"tigervnc-tools",
+	"xterm",
 }
 
 // baseFormat is bumped whenever the customisation done after debootstrap changes, so

@@ -31,6 +31,7 @@ const (
 	LastErrorFile     = "last-error"     // why the last start failed, with the output that says so
 	StaleCleanupsFile = "stale-cleanups" // how many stale claims were removed before starts
 	HeldFile          = "held"           // written before a start when a live process holds the display
+	LoginSessionFile  = "login-session"  // the display's logind session: its id and scope unit
 	exitHintFile      = "exit-hint"      // the signal that ended Xvnc, when the exit status cannot carry it
 )
 
@@ -161,6 +162,43 @@ func removeFile(path string) error {
 		return err
 	}
 	return nil
+}
+
+// LoginSession is the logind session the display's processes run in: pam_systemd moved
+// them out of hostkit-vnc@N.service into a scope of their own, which outlives the
+// service unless the session is ended (see TerminateLoginSession).
+type LoginSession struct {
+	ID    string // $XDG_SESSION_ID
+	Scope string // session-ID.scope
+}
+
+// RecordLoginSession notes the session of the calling process, when it has one (a
+// display started by systemd with PAMName=; not one run by hand or by the tests).
+func RecordLoginSession(dir string, env []string) error {
+	var id string
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "XDG_SESSION_ID="); ok {
+			id = v
+		}
+	}
+	path := filepath.Join(dir, LoginSessionFile)
+	if id == "" {
+		return removeFile(path)
+	}
+	cg, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return err
+	}
+	return writeFile(path, id+" "+unitOfCgroup(string(cg))+"\n")
+}
+
+// ReadLoginSession returns the session RecordLoginSession noted, or ok false.
+func ReadLoginSession(dir string) (s LoginSession, ok bool) {
+	f := strings.Fields(ReadRuntimeFile(dir, LoginSessionFile))
+	if len(f) != 2 || !strings.HasSuffix(f[1], ".scope") {
+		return s, false
+	}
+	return LoginSession{ID: f[0], Scope: f[1]}, true
 }
 
 // RecordError keeps why a start failed as LastError.

@@ -126,6 +126,9 @@ func runSession(ctx context.Context, sc *SessionConfig) Outcome {
 	if held := ReadRuntimeFile(sc.RuntimeDir, HeldFile); held != "" {
 		return fail(ExitHeld, "%s; end it with `hostkitctl vnc clean %s --kill`, or choose another Number=", held, d.Name())
 	}
+	if err := RecordLoginSession(sc.RuntimeDir, sc.Env); err != nil {
+		sc.Log.Warn("cannot note the login session", "err", err)
+	}
 	if err := CheckHost(d, func(string) (Account, error) { return sc.Account, nil }); err != nil {
 		return Outcome{Code: ExitConfig, Message: err.Error()}
 	}

@@ -95,10 +95,13 @@ type Host struct {
 }
 
 // SystemHost is this machine, with socketHolder (systemd, PID 1, which holds the socket
-// unit's listening socket) and the processes of the display's own unit as ours.
-func SystemHost(n, socketHolder int) Host {
+// unit's listening socket), the processes of the display's own unit and those of scope,
+// its login session's scope (none: ""), as ours.
+func SystemHost(n, socketHolder int, scope string) Host {
 	unit := ServiceUnit(n)
-	return Host{Tmp: "/tmp", Proc: "/proc", Ours: func(h Holder) bool { return h.PID == socketHolder || h.Unit == unit }}
+	return Host{Tmp: "/tmp", Proc: "/proc", Ours: func(h Holder) bool {
+		return h.PID == socketHolder || h.Unit == unit || scope != "" && h.Unit == scope
+	}}
 }
 
 // LockPath and SocketPath are display n's lock file and X socket file under tmp.

@@ -41,11 +41,14 @@ func ReadUnit(ctx context.Context, c *sd.Conn, unit string) (UnitInfo, error) {
 	u.LoadState, _ = props["LoadState"].(string)
 	u.ActiveState, _ = props["ActiveState"].(string)
 	u.SubState, _ = props["SubState"].(string)
-	kind := "Socket"
-	if strings.HasSuffix(unit, ".service") {
+	var kind string
+	switch {
+	case strings.HasSuffix(unit, ".service"):
 		kind = "Service"
+	case strings.HasSuffix(unit, ".socket"):
+		kind = "Socket"
 	}
-	if u.LoadState != "loaded" {
+	if u.LoadState != "loaded" || kind == "" {
 		return u, nil
 	}
 	typed, err := c.GetUnitTypePropertiesContext(ctx, unit, kind)

@@ -844,6 +844,27 @@ func TestVNCGenerator(t *testing.T) {
 	if _, err := os.Lstat(filepath.Join(out, "hostkit-vnc@2.socket")); err == nil {
 		t.Error("the refused display :2 was generated")
 	}
+	// The generated socket and the shipped template, as systemd reads them.
+	if _, err := exec.LookPath("systemd-analyze"); err != nil {
+		t.Fatal("systemd-analyze not found: apt-get install systemd (make deps does)")
+	}
+	units := filepath.Join(dir, "units")
+	os.Mkdir(units, 0o755)
+	for src, dst := range map[string]string{
+		filepath.Join(repo.RootT(t), "units", "hostkit-vnc@.service"): "hostkit-vnc@.service",
+		filepath.Join(out, "hostkit-vnc@1.socket"):                    "hostkit-vnc@1.socket",
+	} {
+		data, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(units, dst), data, 0o644)
+	}
+	cmd := exec.Command("systemd-analyze", "verify", "--man=no", filepath.Join(units, "hostkit-vnc@1.socket"))
+	cmd.Env = append(os.Environ(), "SYSTEMD_UNIT_PATH="+units+":")
+	if o, err := cmd.CombinedOutput(); err != nil || strings.Contains(string(o), "hostkit-vnc@") {
+		t.Errorf("systemd-analyze verify of the generated socket: %v\n%s", err, o)
+	}
 	// A file that does not load leaves every display out, and the boot goes on.
 	os.WriteFile(config, []byte("[Display]\nNumber=1\nColour=blue\n"), 0o644)
 	out2 := filepath.Join(dir, "gen2")
