@@ -580,7 +580,15 @@ func (disp *display) unitJob(sender dbus.Sender, msg dbus.Message, kind string) 
 	ctx, cancel := context.WithTimeout(context.Background(), jobTimeout)
 	defer cancel()
 	if kind != "stop" {
-		// The service takes its listening socket from the socket unit.
+		// Asked by hand: a display that hit its start limit after crashes, or whose
+		// socket failed, is given a fresh start. The service takes its listening socket
+		// from the socket unit.
+		if d := disp.d; d.systemd != nil {
+			_ = d.systemd.ResetFailedUnitContext(ctx, cfg.ServiceUnit())
+			if sock, err := vnc.ReadUnit(ctx, d.systemd, cfg.SocketUnit()); err == nil && sock.ActiveState == "failed" {
+				_ = d.systemd.ResetFailedUnitContext(ctx, cfg.SocketUnit())
+			}
+		}
 		if err := disp.d.job(ctx, "start", cfg.SocketUnit()); err != nil {
 			return bus.Failed(err)
 		}

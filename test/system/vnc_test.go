@@ -184,6 +184,17 @@ Session=no-such-desktop --please
 		if got := vncProp(t, c, 1, "MainPID"); got != float64(xvncPID) {
 			t.Errorf("clean touched the running display: MainPID %v, was %d", got, xvncPID)
 		}
+		// A reload leaves the running session alone.
+		mustExec(t, c, "hostkitctl", "vnc", "reload")
+		if got := vncProp(t, c, 1, "MainPID"); got != float64(xvncPID) {
+			t.Errorf("reload touched the running display: MainPID %v, was %d", got, xvncPID)
+		}
+		// A viewer that stays is counted.
+		out := mustExec(t, c, "sh", "-c", `(timeout 10 bash -c 'exec 3<>/dev/tcp/127.0.0.1/5901; head -c 12 <&3 >/dev/null; sleep 4' &); sleep 1.5; `+
+			`busctl get-property `+vncBus+` /org/hostkit/VNC1/display/1 `+vncDisplay+` Clients`)
+		if strings.TrimSpace(out) != "u 1" {
+			t.Errorf("Clients with one viewer connected: %q, want u 1", out)
+		}
 	})
 
 	log.step(t, "5_kill_9", func(t *testing.T) {
@@ -222,6 +233,15 @@ Session=no-such-desktop --please
 		if got := isActiveUnit(c, "hostkit-vnc@1.socket"); got != "active" {
 			t.Errorf("the socket is %s after the stop, want active (the display waits)", got)
 		}
+		// The next viewer starts it afresh: the restarts counted are those of this run.
+		rfbGreeting(t, c, 5901)
+		waitProp(t, c, 1, "State", "running")
+		if got := vncProp(t, c, 1, "Restarts"); got != float64(0) {
+			t.Errorf("Restarts after a stop and a new connection = %v, want 0", got)
+		}
+		if got := vncProp(t, c, 1, "LastExit"); got != "status 0" {
+			t.Errorf("LastExit after a stop = %v, want status 0", got)
+		}
 	})
 
 	log.step(t, "7_session_that_does_not_start", func(t *testing.T) {
@@ -236,6 +256,19 @@ Session=no-such-desktop --please
 		}
 		if got := vncProp(t, c, 2, "Restarts"); got != float64(0) {
 			t.Errorf("a session that cannot start was restarted %v times", got)
+		}
+		// Removed from vnc.conf: it stops listening; :1 runs on.
+		pid := vncProp(t, c, 1, "MainPID")
+		first, _, _ := strings.Cut(conf, "\n[Display]\nNumber=2")
+		if err := c.WriteFile("/etc/hostkit/vnc.conf", []byte(first+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out := mustExec(t, c, "hostkitctl", "vnc", "reload")
+		if strings.Contains(out, ":2 ") || isActiveUnit(c, "hostkit-vnc@2.socket") == "active" || listening(t, c, 5902) {
+			t.Errorf("display :2 removed from vnc.conf still listens:\n%s", out)
+		}
+		if got := vncProp(t, c, 1, "MainPID"); got != pid {
+			t.Errorf("the reload touched :1: MainPID %v, was %v", got, pid)
 		}
 	})
 
