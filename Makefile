@@ -129,7 +129,7 @@ check: preflight deps lint unit integration system
 demo: preflight deps packages
 	$(GO) run ./test/demo
 
-bench: build
+bench: packages
 	$(GO) run ./test/bench
 	$(GO) test -run '^$$' -bench . -benchmem ./services/...
 

@@ -8,6 +8,9 @@
 // Boot order: hostkit-bootorder-generator against systemd-sysv-generator on the same
 // 1000 chkconfig-only scripts (see bootorder.go); and the planner on the hostile inputs
 // of issue 10 against the same orderings in a harmless shape (see hostile.go).
+//
+// VNC: a hostkit display against Debian's tigervncserver@:1.service in one booted
+// container (see vnc.go); needs dist/hostkit_*_amd64.deb.
 package main
 
 import (
@@ -23,11 +26,27 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "vnc-probe" { // inside the VNC container
+		if err := probeMain(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "vnc-probe:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	runs := flag.Int("runs", 30, "runs of each command per dump")
 	dumps := flag.String("dumps", "", "directory of SMBIOS dumps (default: as the tests find them, see internal/repo)")
 	hwd := flag.String("hwd", "bin/hostkit-hwd", "hostkit-hwd binary")
 	syncOnly := flag.Bool("sync-only", false, "run only the hostkit-syncd part (see sync.go)")
+	vncOnly := flag.Bool("vnc-only", false, "run only the hostkit-vncd part (see vnc.go)")
+	vncRuns := flag.Int("vnc-runs", 10, "connections timed per VNC case")
 	flag.Parse()
+	if *vncOnly {
+		if err := benchVNC(*vncRuns); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *syncOnly {
 		if err := benchSync(); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
@@ -58,6 +77,11 @@ func main() {
 	}
 	fmt.Println()
 	if err := benchSync(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	fmt.Println()
+	if err := benchVNC(*vncRuns); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
