@@ -35,26 +35,20 @@ type cleanReport struct {
 // cannot stop.
 func runClean(args []string) error {
 	var kill, beforeStart bool
-	var report, runtimeDir string
+	var report string
 	holder := 1
-	n, _, err := displayArgs("clean", args, func(fs *flag.FlagSet) {
+	dc, err := parseDisplayCommand("clean", args, func(fs *flag.FlagSet) {
 		fs.BoolVar(&kill, "kill", false, "end the live processes that hold the display (SIGTERM, then SIGKILL)")
 		fs.BoolVar(&beforeStart, "before-start", false, "run as ExecStartPre= of the display: record a holder instead of failing")
 		fs.StringVar(&report, "report", "", "write what was done as JSON to `FILE`")
-		fs.StringVar(&runtimeDir, "runtime-dir", "", "the display's runtime directory (default $RUNTIME_DIRECTORY, else "+vnc.RuntimeBase+"/N)")
 		fs.IntVar(&holder, "socket-holder", 1, "the `PID` that holds the display's listening socket for it: systemd, or whoever runs the display outside it")
 	})
 	if err != nil {
 		return err
 	}
+	n, runtimeDir := dc.n, dc.runtimeDir
 	lifecycle.SetupLogging("hostkit-vncd")
 	log := slog.Default().With("display", ":"+strconv.Itoa(n))
-	if runtimeDir == "" {
-		runtimeDir = os.Getenv("RUNTIME_DIRECTORY")
-	}
-	if runtimeDir == "" {
-		runtimeDir = vnc.RuntimeDir(n)
-	}
 	if err := os.MkdirAll(runtimeDir, 0o755); err != nil {
 		return err
 	}

@@ -293,37 +293,9 @@ func (d *daemon) ListDisplays() ([]struct {
 	return out, nil
 }
 
-// DisplayJSON is one display in Describe().
-type DisplayJSON struct {
-	Number        int      `json:"number"`
-	User          string   `json:"user"`
-	Port          uint16   `json:"port"`
-	Listen        string   `json:"listen"`
-	Geometry      string   `json:"geometry"`
-	Depth         int      `json:"depth"`
-	Session       string   `json:"session"`
-	SecurityTypes []string `json:"security_types"`
-	Start         string   `json:"start"`
-	XvncOptions   []string `json:"xvnc_options"`
-	ConfiguredAt  string   `json:"configured_at"`
-	Units         []string `json:"units"`
-	State         string   `json:"state"`
-	MainPID       uint32   `json:"main_pid"`
-	StartedAt     uint64   `json:"started_at_usec"`
-	Restarts      uint32   `json:"restarts"`
-	LastExit      string   `json:"last_exit"`
-	Clients       uint32   `json:"clients"`
-	StaleCleanups uint32   `json:"stale_cleanups"`
-	Blank         bool     `json:"blank"`
-	LastError     string   `json:"last_error"`
-}
-
 // Describe returns the configuration and state of every display as JSON.
 func (d *daemon) Describe() (string, *dbus.Error) {
-	out := struct {
-		Config   string        `json:"config"`
-		Displays []DisplayJSON `json:"displays"`
-	}{Config: d.opts.configPath, Displays: []DisplayJSON{}}
+	out := vnc.Description{Config: d.opts.configPath, Displays: []vnc.DisplayDescription{}}
 	for _, disp := range d.all() {
 		cfg, _ := disp.config()
 		s := disp.state()
@@ -331,7 +303,7 @@ func (d *daemon) Describe() (string, *dbus.Error) {
 		if xo == nil {
 			xo = []string{}
 		}
-		out.Displays = append(out.Displays, DisplayJSON{
+		out.Displays = append(out.Displays, vnc.DisplayDescription{
 			Number: disp.n, User: cfg.User, Port: cfg.Port(), Listen: cfg.Listen, Geometry: cfg.Geometry(),
 			Depth: cfg.Depth, Session: cfg.Session, SecurityTypes: cfg.SecurityTypes, Start: cfg.Start,
 			XvncOptions: xo, ConfiguredAt: cfg.At.String(), Units: []string{cfg.SocketUnit(), cfg.ServiceUnit()},

@@ -19,54 +19,62 @@ import (
 
 // The commands systemd runs in hostkit-vnc@N.service (see units/hostkit-vnc@.service):
 //
-//	ExecStartPre=+hostkit-vncd prepare N    as root: stale claims on :N removed, holders named
-//	ExecStart=hostkit-vncd session N        as the user: Xvnc and the session
-//	ExecStopPost=hostkit-vncd session-exit N  as the user: how it ended, for LastExit
+//	ExecStartPre=+hostkit-vncd clean N --before-start  as root: stale claims removed, holders named
+//	ExecStart=hostkit-vncd session N                    as the user: Xvnc and the session
+//	ExecStopPost=+hostkit-vncd session-exit N           as root: LastExit, the login session ended
 
-// displayArgs parses "NAME N [flags]" for the display commands.
-func displayArgs(name string, args []string, flags func(fs *flag.FlagSet)) (int, string, error) {
+// displayCommand is what every display command takes: "NAME N [flags]".
+type displayCommand struct {
+	n          int
+	configPath string
+	runtimeDir string // --runtime-dir, else $RUNTIME_DIRECTORY (systemd's), else /run/hostkit-vnc/N
+}
+
+// parseDisplayCommand parses the arguments of the display command name; flags adds the
+// command's own flags.
+func parseDisplayCommand(name string, args []string, flags func(fs *flag.FlagSet)) (displayCommand, error) {
+	var dc displayCommand
 	fs := flag.NewFlagSet("hostkit-vncd "+name, flag.ContinueOnError)
-	configPath := fs.String("config", defaultConfig, "configuration file (drop-ins in FILE.d/*.conf)")
+	fs.StringVar(&dc.configPath, "config", defaultConfig, "configuration file (drop-ins in FILE.d/*.conf)")
+	fs.StringVar(&dc.runtimeDir, "runtime-dir", "", "the display's runtime directory (default $RUNTIME_DIRECTORY, else "+vnc.RuntimeBase+"/N)")
 	if flags != nil {
 		flags(fs)
 	}
-	var n int
-	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
-		v, err := strconv.Atoi(args[0])
-		if err != nil || v < 0 || v > vnc.MaxNumber {
-			return 0, "", fmt.Errorf("%s: %q is not a display number", name, args[0])
-		}
-		n, args = v, args[1:]
-	} else {
-		return 0, "", fmt.Errorf("usage: hostkit-vncd %s N [flags] (N: the display number)", name)
+	if len(args) == 0 || args[0] == "" || args[0][0] == '-' {
+		return dc, fmt.Errorf("usage: hostkit-vncd %s N [flags] (N: the display number)", name)
 	}
-	if err := fs.Parse(args); err != nil {
-		return 0, "", err
+	n, err := strconv.Atoi(args[0])
+	if err != nil || n < 0 || n > vnc.MaxNumber {
+		return dc, fmt.Errorf("%s: %q is not a display number", name, args[0])
+	}
+	dc.n = n
+	if err := fs.Parse(args[1:]); err != nil {
+		return dc, err
 	}
 	if fs.NArg() > 0 {
-		return 0, "", fmt.Errorf("%s: unexpected argument %q", name, fs.Arg(0))
+		return dc, fmt.Errorf("%s: unexpected argument %q", name, fs.Arg(0))
 	}
-	return n, *configPath, nil
+	if dc.runtimeDir == "" {
+		dc.runtimeDir = os.Getenv("RUNTIME_DIRECTORY")
+	}
+	if dc.runtimeDir == "" {
+		dc.runtimeDir = vnc.RuntimeDir(n)
+	}
+	return dc, nil
 }
 
 // runSession is `hostkit-vncd session N`: the display's main process.
 func runSession(args []string) error {
-	var runtimeDir, xvnc string
-	n, configPath, err := displayArgs("session", args, func(fs *flag.FlagSet) {
-		fs.StringVar(&runtimeDir, "runtime-dir", "", "the display's runtime directory (default $RUNTIME_DIRECTORY, else "+vnc.RuntimeBase+"/N)")
+	var xvnc string
+	dc, err := parseDisplayCommand("session", args, func(fs *flag.FlagSet) {
 		fs.StringVar(&xvnc, "xvnc", "Xvnc", "the Xvnc binary")
 	})
 	if err != nil {
 		return err
 	}
+	n, configPath, runtimeDir := dc.n, dc.configPath, dc.runtimeDir
 	lifecycle.SetupLogging("hostkit-vncd")
 	log := slog.Default().With("display", ":"+strconv.Itoa(n))
-	if runtimeDir == "" {
-		runtimeDir = os.Getenv("RUNTIME_DIRECTORY")
-	}
-	if runtimeDir == "" {
-		runtimeDir = vnc.RuntimeDir(n)
-	}
 	// Caught before anything starts: a stop during the start ends it cleanly.
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer cancel()
@@ -118,19 +126,11 @@ func runSession(args []string) error {
 // and ends the display's login session, so that nothing of it is left (see
 // endLoginSession).
 func runSessionExit(args []string) error {
-	var runtimeDir string
-	n, _, err := displayArgs("session-exit", args, func(fs *flag.FlagSet) {
-		fs.StringVar(&runtimeDir, "runtime-dir", "", "the display's runtime directory")
-	})
+	dc, err := parseDisplayCommand("session-exit", args, nil)
 	if err != nil {
 		return err
 	}
-	if runtimeDir == "" {
-		runtimeDir = os.Getenv("RUNTIME_DIRECTORY")
-	}
-	if runtimeDir == "" {
-		runtimeDir = vnc.RuntimeDir(n)
-	}
+	n, runtimeDir := dc.n, dc.runtimeDir
 	if os.Getenv("SERVICE_RESULT") == "" {
 		return errors.New("session-exit is run by systemd as ExecStopPost= of hostkit-vnc@N.service")
 	}

@@ -144,29 +144,6 @@ func vncReload(busSpec string, args []string, stdout io.Writer) error {
 	return vncStatus(busSpec, nil, stdout)
 }
 
-// vncDescription is what Describe() returns.
-type vncDescription struct {
-	Config   string `json:"config"`
-	Displays []struct {
-		Number        int    `json:"number"`
-		User          string `json:"user"`
-		Port          uint16 `json:"port"`
-		Listen        string `json:"listen"`
-		Geometry      string `json:"geometry"`
-		Session       string `json:"session"`
-		ConfiguredAt  string `json:"configured_at"`
-		State         string `json:"state"`
-		MainPID       uint32 `json:"main_pid"`
-		StartedAt     uint64 `json:"started_at_usec"`
-		Restarts      uint32 `json:"restarts"`
-		LastExit      string `json:"last_exit"`
-		Clients       uint32 `json:"clients"`
-		StaleCleanups uint32 `json:"stale_cleanups"`
-		Blank         bool   `json:"blank"`
-		LastError     string `json:"last_error"`
-	} `json:"displays"`
-}
-
 func vncStatus(busSpec string, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("hostkitctl vnc status", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print Describe()'s JSON")
@@ -193,7 +170,7 @@ func vncStatus(busSpec string, args []string, stdout io.Writer) error {
 	if err := callService(busSpec, vncName, vncPath, "Describe", false, nil, &data); err != nil {
 		return err
 	}
-	var d vncDescription
+	var d vnc.Description
 	if err := json.Unmarshal([]byte(data), &d); err != nil {
 		return fmt.Errorf("Describe() returned JSON this hostkitctl cannot read: %w", err)
 	}

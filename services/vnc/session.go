@@ -305,17 +305,10 @@ func startXvnc(sc *SessionConfig, xauth string) (*xvncProcess, error) {
 	cmd.Stdin = sc.Listener
 	cmd.Env = childEnv(sc.Env)
 	cmd.Dir = sc.Account.Home
-	pr, pw, err := os.Pipe()
+	pr, err := startPiped(cmd)
 	if err != nil {
-		return nil, err
-	}
-	cmd.Stdout, cmd.Stderr = pw, pw
-	if err := cmd.Start(); err != nil {
-		pr.Close()
-		pw.Close()
 		return nil, fmt.Errorf("starting Xvnc: %w (apt-get install tigervnc-standalone-server)", err)
 	}
-	pw.Close()
 	x := &xvncProcess{cmd: cmd, done: make(chan struct{}), changed: make(chan struct{}, 1), rfb: make(chan struct{}), log: &ring{max: 30}}
 	sc.Log.Info("Xvnc started", "pid", cmd.Process.Pid, "args", strings.Join(args, " "))
 	readerDone := make(chan struct{})
@@ -442,17 +435,10 @@ func startSession(sc *SessionConfig, command, xauth string) (*sessionProcess, er
 	cmd.Stdin = nil
 	// Its own process group, so that ending it reaches what it started too.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	pr, pw, err := os.Pipe()
+	pr, err := startPiped(cmd)
 	if err != nil {
 		return nil, err
 	}
-	cmd.Stdout, cmd.Stderr = pw, pw
-	if err := cmd.Start(); err != nil {
-		pr.Close()
-		pw.Close()
-		return nil, err
-	}
-	pw.Close()
 	s := &sessionProcess{cmd: cmd, started: time.Now(), done: make(chan struct{}), output: &ring{max: 20}}
 	readerDone := make(chan struct{})
 	go func() {
@@ -507,6 +493,23 @@ func terminateChild(cmd *exec.Cmd, done chan struct{}, grace time.Duration, grou
 		signal(syscall.SIGKILL)
 		<-done
 	}
+}
+
+// startPiped starts cmd with its stdout and stderr into a pipe, and returns the pipe's
+// reading end.
+func startPiped(cmd *exec.Cmd) (*os.File, error) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdout, cmd.Stderr = pw, pw
+	err = cmd.Start()
+	pw.Close()
+	if err != nil {
+		pr.Close()
+		return nil, err
+	}
+	return pr, nil
 }
 
 // describeWait says how a process ended, from exec.Cmd.Wait's error.

@@ -133,3 +133,35 @@ func ComputeState(d *Display, problem error, svc, sock UnitInfo, sdErr error, ru
 	}
 	return s
 }
+
+// Description is what Describe() of org.hostkit.VNC1 returns as JSON, and what
+// `hostkitctl vnc status` reads: the configuration and state of every display.
+type Description struct {
+	Config   string               `json:"config"`
+	Displays []DisplayDescription `json:"displays"`
+}
+
+// DisplayDescription is one display in a Description.
+type DisplayDescription struct {
+	Number        int      `json:"number"`
+	User          string   `json:"user"`
+	Port          uint16   `json:"port"`
+	Listen        string   `json:"listen"`
+	Geometry      string   `json:"geometry"`
+	Depth         int      `json:"depth"`
+	Session       string   `json:"session"`
+	SecurityTypes []string `json:"security_types"`
+	Start         string   `json:"start"`
+	XvncOptions   []string `json:"xvnc_options"`
+	ConfiguredAt  string   `json:"configured_at"`
+	Units         []string `json:"units"`
+	State         string   `json:"state"`
+	MainPID       uint32   `json:"main_pid"`
+	StartedAt     uint64   `json:"started_at_usec"`
+	Restarts      uint32   `json:"restarts"`
+	LastExit      string   `json:"last_exit"`
+	Clients       uint32   `json:"clients"`
+	StaleCleanups uint32   `json:"stale_cleanups"`
+	Blank         bool     `json:"blank"`
+	LastError     string   `json:"last_error"`
+}

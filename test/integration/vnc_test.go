@@ -164,6 +164,26 @@ func (s *vncSetup) writeConfig(t *testing.T, display string) {
 
 func (s *vncSetup) addr() string { return fmt.Sprintf("127.0.0.1:%d", 5900+s.n) }
 
+// dial connects a viewer to the display's socket; closed when the test ends.
+func (s *vncSetup) dial(t *testing.T) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", s.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// wantGreeting fails the test unless who gets the RFB 3.8 greeting on c within 15 s.
+func wantGreeting(t *testing.T, c net.Conn, who string) {
+	t.Helper()
+	c.SetDeadline(time.Now().Add(15 * time.Second))
+	if g, err := vnc.ReadGreeting(c); err != nil || g != "RFB 003.008" {
+		t.Fatalf("%s got %q, %v; want the greeting RFB 003.008", who, g, err)
+	}
+}
+
 // session is a running `hostkit-vncd session N`.
 type session struct {
 	cmd    *exec.Cmd
@@ -329,17 +349,9 @@ func childrenNamed(pid int, name string) []int {
 func TestVNCFirstConnection(t *testing.T) {
 	s := newVNCSetup(t, "Session=xterm")
 	// The first viewer connects while nothing runs: it waits in the socket's queue.
-	first, err := net.Dial("tcp", s.addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer first.Close()
+	first := s.dial(t)
 	se := s.start(t)
-	first.SetDeadline(time.Now().Add(15 * time.Second))
-	greeting, err := vnc.ReadGreeting(first)
-	if err != nil || greeting != "RFB 003.008" {
-		t.Fatalf("the first client got %q, %v; want the greeting RFB 003.008", greeting, err)
-	}
+	wantGreeting(t, first, "the first client")
 	se.waitMessage(t, "READY=1", 15*time.Second, func(m string) bool { return m == "READY=1" })
 	first.Close()
 
@@ -524,16 +536,9 @@ func TestVNCKilledXvnc(t *testing.T) {
 		t.Errorf("LastExit %q, want signal KILL", got)
 	}
 	// A viewer connects before the restart; the restarted display serves it.
-	c, err := net.Dial("tcp", s.addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := s.dial(t)
 	se2 := s.start(t)
-	c.SetDeadline(time.Now().Add(15 * time.Second))
-	if g, err := vnc.ReadGreeting(c); err != nil || g != "RFB 003.008" {
-		t.Fatalf("after the restart: %q, %v", g, err)
-	}
+	wantGreeting(t, c, "a client queued during the restart")
 	se2.waitMessage(t, "READY=1", 15*time.Second, func(m string) bool { return m == "READY=1" })
 	if got := vnc.ReadRuntimeFile(s.runtimeDir, vnc.LastErrorFile); got != "" {
 		t.Errorf("LastError still %q after a good start", got)
