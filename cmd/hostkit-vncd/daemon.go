@@ -60,7 +60,6 @@ type daemon struct {
 	sdErr   error
 
 	mu       sync.Mutex
-	cfg      *vnc.Config
 	displays map[int]*display
 	// applying serializes Reload and SIGHUP.
 	applying sync.Mutex
@@ -68,11 +67,11 @@ type daemon struct {
 
 // display implements org.hostkit.VNC1.Display for one [Display] of vnc.conf.
 type display struct {
-	d   *daemon
-	n   int
-	obj *bus.Object
+	d *daemon
+	n int
 
 	mu      sync.Mutex
+	obj     *bus.Object // nil until exported
 	cfg     *vnc.Display
 	problem error
 }
@@ -159,7 +158,7 @@ func (d *daemon) apply(c *vnc.Config) error {
 	}
 	d.mu.Lock()
 	old := d.displays
-	d.cfg, d.displays = c, map[int]*display{}
+	d.displays = map[int]*display{}
 	var fresh []*display
 	for _, cd := range c.Displays {
 		if cd.Number < 0 || d.displays[cd.Number] != nil {
@@ -184,10 +183,13 @@ func (d *daemon) apply(c *vnc.Config) error {
 		d.conn.Export(nil, displayPath(n), "org.freedesktop.DBus.Introspectable")
 	}
 	for _, disp := range fresh {
-		disp.obj = &bus.Object{Path: displayPath(disp.n), Interface: displayIface, Methods: disp, Properties: disp.properties()}
-		if err := bus.Export(d.conn, disp.obj); err != nil {
+		obj := &bus.Object{Path: displayPath(disp.n), Interface: displayIface, Methods: disp, Properties: disp.properties()}
+		if err := bus.Export(d.conn, obj); err != nil {
 			return err
 		}
+		disp.mu.Lock()
+		disp.obj = obj
+		disp.mu.Unlock()
 	}
 	for _, disp := range d.all() {
 		disp.refresh()
@@ -531,11 +533,14 @@ func (disp *display) properties() map[string]any {
 
 // refresh updates the properties; PropertiesChanged names what changed.
 func (disp *display) refresh() {
-	if disp.obj == nil {
+	disp.mu.Lock()
+	obj := disp.obj
+	disp.mu.Unlock()
+	if obj == nil {
 		return
 	}
 	props := disp.properties()
-	if err := disp.obj.Update(disp.d.conn, props); err != nil {
+	if err := obj.Update(disp.d.conn, props); err != nil {
 		slog.Warn("PropertiesChanged not sent", "display", ":"+strconv.Itoa(disp.n), "err", err)
 	}
 }
