@@ -12,6 +12,10 @@ import (
 	"strings"
 	"time"
 
+	sd "github.com/coreos/go-systemd/v22/dbus"
+	"github.com/godbus/dbus/v5"
+
+	"github.com/hostkit/hostkit/internal/bus"
 	"github.com/hostkit/hostkit/internal/lifecycle"
 	"github.com/hostkit/hostkit/services/vnc"
 )
@@ -71,6 +75,10 @@ func runClean(args []string) error {
 		}
 	}
 	host := vnc.SystemHost(n, holder, scope)
+	if systemd, err := sd.NewConnection(func() (*dbus.Conn, error) { return bus.Connect("system") }); err == nil {
+		defer systemd.Close()
+		host.UnitByPID = func(pid int) string { return serviceOfMainPID(systemd, pid) }
+	}
 	diag, err := vnc.Diagnose(n, host)
 	if err != nil {
 		return err
@@ -138,4 +146,25 @@ func endedText(hs []vnc.Holder) []string {
 		out = append(out, "ended "+h.String())
 	}
 	return out
+}
+
+// serviceOfMainPID returns the service whose main process is pid. A login session's
+// leader is one (vncsession, as MainPID of tigervncserver@:1.service), but pam_systemd
+// moved it into the session's scope, and GetUnitByPID answers with the scope.
+func serviceOfMainPID(systemd *sd.Conn, pid int) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	units, err := systemd.ListUnitsByPatternsContext(ctx, []string{"active", "activating", "deactivating", "reloading"}, []string{"*.service"})
+	if err != nil {
+		return ""
+	}
+	for _, u := range units {
+		p, err := systemd.GetServicePropertyContext(ctx, u.Name, "MainPID")
+		if err == nil {
+			if main, ok := p.Value.Value().(uint32); ok && int(main) == pid {
+				return u.Name
+			}
+		}
+	}
+	return ""
 }

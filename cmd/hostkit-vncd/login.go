@@ -23,19 +23,8 @@ import (
 // anything started with setsid. So the unit ends the session itself, as root, after every
 // end of its main process (ExecStopPost=+), and before a start if one is left over.
 func endLoginSession(ctx context.Context, s vnc.LoginSession) error {
-	conn, err := bus.Connect("system")
-	if err != nil {
+	if err := terminateLoginSession(s); err != nil {
 		return err
-	}
-	defer conn.Close()
-	login := conn.Object("org.freedesktop.login1", "/org/freedesktop/login1")
-	err = login.CallWithContext(ctx, "org.freedesktop.login1.Manager.TerminateSession", 0, s.ID).Err
-	var dbusErr dbus.Error
-	if errors.As(err, &dbusErr) && dbusErr.Name == "org.freedesktop.login1.NoSuchSession" {
-		err = nil // it ended already; its scope may not have
-	}
-	if err != nil {
-		return fmt.Errorf("ending login session %s: %w", s.ID, err)
 	}
 	systemd, err := sd.NewConnection(func() (*dbus.Conn, error) { return bus.Connect("system") })
 	if err != nil {
@@ -62,4 +51,26 @@ func endLoginSession(ctx context.Context, s vnc.LoginSession) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// terminateLoginSession asks logind to end session s (its owner and root may), without
+// waiting; a session that is gone already is no error.
+func terminateLoginSession(s vnc.LoginSession) error {
+	conn, err := bus.Connect("system")
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	login := conn.Object("org.freedesktop.login1", "/org/freedesktop/login1")
+	err = login.CallWithContext(ctx, "org.freedesktop.login1.Manager.TerminateSession", 0, s.ID).Err
+	var dbusErr dbus.Error
+	if errors.As(err, &dbusErr) && dbusErr.Name == "org.freedesktop.login1.NoSuchSession" {
+		return nil // it ended already; its scope may not have
+	}
+	if err != nil {
+		return fmt.Errorf("ending login session %s: %w", s.ID, err)
+	}
+	return nil
 }

@@ -110,6 +110,19 @@ func runSession(args []string) error {
 		_ = vnc.RecordError(runtimeDir, out.Message)
 		lifecycle.Notify("STATUS=Failed: " + out.Message)
 	}
+	if err := vnc.RecordOutcome(runtimeDir, out); err != nil {
+		log.Warn("cannot record how the display ends", "err", err)
+	}
+	// The display's login session ends with it, all of its processes (see
+	// endLoginSession). ExecStopPost=+ does it as well; but systemd may fail to start
+	// that (219/CGROUP, seen when every process of a unit has moved to a session's
+	// scope), and a user may end their own session. The SIGTERM logind then sends this
+	// process too is caught by ctx's handler: it ends as decided.
+	if s, ok := vnc.ReadLoginSession(runtimeDir); ok {
+		if err := terminateLoginSession(s); err != nil {
+			log.Warn("cannot end the login session", "session", s.ID, "err", err)
+		}
+	}
 	if out.Signal != 0 {
 		// Xvnc was killed: end the same way, so that systemd records the signal and
 		// restarts the display (Restart=on-failure).

@@ -131,6 +131,24 @@ func RecordExit(dir, code, status string) error {
 	return writeFile(filepath.Join(dir, LastExitFile), text+"\n")
 }
 
+// RecordOutcome writes LastExit for the end the display's process is about to make, as
+// RecordExit will describe it from systemd's $EXIT_CODE and $EXIT_STATUS. Both write:
+// the process itself knows why it ends (and systemd's ExecStopPost= may fail to run,
+// 219/CGROUP was seen in containers), and only systemd sees the end of a process killed
+// from outside.
+func RecordOutcome(dir string, out Outcome) error {
+	var text string
+	switch {
+	case out.Signal != 0:
+		text = DescribeExit("killed", SignalName(out.Signal), "")
+	case out.Code > 128:
+		text = DescribeExit("exited", strconv.Itoa(out.Code), SignalName(syscall.Signal(out.Code-128)))
+	default:
+		text = DescribeExit("exited", strconv.Itoa(out.Code), "")
+	}
+	return writeFile(filepath.Join(dir, LastExitFile), text+"\n")
+}
+
 // ReadRuntimeFile returns a file of a display's runtime directory, trimmed; "" when missing.
 func ReadRuntimeFile(dir, name string) string {
 	data, err := os.ReadFile(filepath.Join(dir, name))

@@ -65,6 +65,30 @@ func TestRecordExitUsesTheHintOnce(t *testing.T) {
 	}
 }
 
+func TestRecordOutcomeAsRecordExitWould(t *testing.T) {
+	dir := t.TempDir()
+	for i, c := range []struct {
+		out        Outcome
+		code, stat string
+	}{
+		{Outcome{Signal: 9}, "killed", "KILL"},
+		{Outcome{Code: 1}, "exited", "1"},
+		{Outcome{Code: 0}, "exited", "0"},
+		{Outcome{Code: ExitStartFailed}, "exited", "79"},
+	} {
+		RecordOutcome(dir, c.out)
+		own := ReadRuntimeFile(dir, LastExitFile)
+		RecordExit(dir, c.code, c.stat)
+		if systemd := ReadRuntimeFile(dir, LastExitFile); own != systemd || own == "" {
+			t.Errorf("case %d: the process recorded %q, systemd's view %q", i, own, systemd)
+		}
+	}
+	RecordOutcome(dir, Outcome{Code: 128 + 11})
+	if got := ReadRuntimeFile(dir, LastExitFile); got != "signal SEGV" {
+		t.Errorf("exit 139 after a SEGV recorded as %q", got)
+	}
+}
+
 func TestComputeState(t *testing.T) {
 	d := &Display{Number: 1}
 	dir := t.TempDir()

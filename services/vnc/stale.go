@@ -28,11 +28,18 @@ type Holder struct {
 	Command string `json:"command"`
 	User    string `json:"user"`
 	Unit    string `json:"unit,omitempty"`
+	// OpenedBy is, for a process in a login session's scope, the unit of the process
+	// that opened the session: tigervncserver@:1.service for a vncsession, ssh.service
+	// for an ssh login.
+	OpenedBy string `json:"opened_by,omitempty"`
 }
 
 func (h Holder) String() string {
 	s := fmt.Sprintf("pid %d %s of user %s", h.PID, h.Command, h.User)
-	if h.Unit != "" {
+	switch {
+	case h.OpenedBy != "":
+		s += ", unit " + h.OpenedBy + " (its login session " + h.Unit + ")"
+	case h.Unit != "":
 		s += ", unit " + h.Unit
 	}
 	return s
@@ -89,9 +96,14 @@ func (d *Diagnosis) HeldError() error {
 // Ours tells the display's own holders apart (systemd holding the display's socket unit,
 // a process of the display's unit); they are not findings.
 type Host struct {
-	Tmp  string // "/tmp"
-	Proc string // "/proc"
-	Ours func(h Holder) bool
+	Tmp      string // "/tmp"
+	Proc     string // "/proc"
+	Sessions string // logind's session files, "/run/systemd/sessions"; "": none
+	Ours     func(h Holder) bool
+	// UnitByPID asks systemd which service has pid as its main process (a service
+	// keeps its main process even after pam_systemd moved it into a session's scope),
+	// "" for none; nil where systemd cannot be asked.
+	UnitByPID func(pid int) string
 }
 
 // SystemHost is this machine, with socketHolder (systemd, PID 1, which holds the socket
@@ -99,7 +111,7 @@ type Host struct {
 // its login session's scope (none: ""), as ours.
 func SystemHost(n, socketHolder int, scope string) Host {
 	unit := ServiceUnit(n)
-	return Host{Tmp: "/tmp", Proc: "/proc", Ours: func(h Holder) bool {
+	return Host{Tmp: "/tmp", Proc: "/proc", Sessions: "/run/systemd/sessions", Ours: func(h Holder) bool {
 		return h.PID == socketHolder || h.Unit == unit || scope != "" && h.Unit == scope
 	}}
 }
@@ -123,7 +135,7 @@ func Diagnose(n int, host Host) (*Diagnosis, error) {
 		if !ok {
 			return nil
 		}
-		h := describeProcess(host.Proc, pid)
+		h := describeProcess(host, pid)
 		if host.Ours != nil && host.Ours(h) {
 			return nil
 		}
@@ -165,7 +177,7 @@ func Diagnose(n int, host Host) (*Diagnosis, error) {
 		case !alive(host.Proc, pid):
 			f.Stale, f.Reason = true, fmt.Sprintf("pid %d in it is dead", pid)
 		default:
-			h := describeProcess(host.Proc, pid)
+			h := describeProcess(host, pid)
 			switch {
 			case host.Ours != nil && host.Ours(h):
 				f.What = "" // our own Xvnc
@@ -271,7 +283,8 @@ func alive(proc string, pid int) bool {
 }
 
 // describeProcess names pid: command, user and the unit its cgroup says.
-func describeProcess(proc string, pid int) Holder {
+func describeProcess(host Host, pid int) Holder {
+	proc := host.Proc
 	h := Holder{PID: pid, Command: "?", User: "?"}
 	dir := filepath.Join(proc, strconv.Itoa(pid))
 	if comm, err := os.ReadFile(filepath.Join(dir, "comm")); err == nil {
@@ -287,10 +300,80 @@ func describeProcess(proc string, pid int) Holder {
 			}
 		}
 	}
-	if cg, err := os.ReadFile(filepath.Join(dir, "cgroup")); err == nil {
-		h.Unit = unitOfCgroup(string(cg))
+	h.Unit = unitOf(proc, pid)
+	if id, ok := strings.CutPrefix(strings.TrimSuffix(h.Unit, ".scope"), "session-"); ok && strings.HasSuffix(h.Unit, ".scope") {
+		// The session's leader called pam_open_session; what started it is outside the
+		// scope. The holder's own parents may not lead there: servers daemonize.
+		start := pid
+		if leader := sessionLeader(host.Sessions, id); leader > 0 {
+			start = leader
+			if host.UnitByPID != nil {
+				if u := host.UnitByPID(leader); u != "" && u != h.Unit {
+					h.OpenedBy = u
+					return h
+				}
+			}
+		}
+		h.OpenedBy = sessionOpener(proc, start, h.Unit)
 	}
 	return h
+}
+
+// sessionLeader reads LEADER= from logind's file of session id, or 0.
+func sessionLeader(dir, id string) int {
+	if dir == "" {
+		return 0
+	}
+	data, err := os.ReadFile(filepath.Join(dir, id))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "LEADER="); ok {
+			n, _ := strconv.Atoi(v)
+			return n
+		}
+	}
+	return 0
+}
+
+func unitOf(proc string, pid int) string {
+	cg, err := os.ReadFile(filepath.Join(proc, strconv.Itoa(pid), "cgroup"))
+	if err != nil {
+		return ""
+	}
+	return unitOfCgroup(string(cg))
+}
+
+// sessionOpener follows pid and its parents out of the login session's scope: the first
+// one outside it opened the session (pam_systemd moved only its child in), and its unit
+// says what did.
+func sessionOpener(proc string, pid int, scope string) string {
+	for i := 0; i < 32 && pid > 1; i++ {
+		if u := unitOf(proc, pid); u != scope {
+			return u
+		}
+		pid = parentOf(proc, pid)
+	}
+	return ""
+}
+
+// parentOf returns the parent pid from /proc/PID/stat, or 0.
+func parentOf(proc string, pid int) int {
+	data, err := os.ReadFile(filepath.Join(proc, strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return 0
+	}
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(data[i+1:]))
+	if len(f) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
 }
 
 // unitOfCgroup returns the service or scope a /proc/PID/cgroup text names: the innermost

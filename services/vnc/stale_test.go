@@ -156,7 +156,7 @@ func TestHolderOfThePortAndKill(t *testing.T) {
 	}
 	defer l.Close()
 	d, _ := Diagnose(n, host)
-	self := describeProcess("/proc", os.Getpid())
+	self := describeProcess(Host{Proc: "/proc"}, os.Getpid())
 	want := fmt.Sprintf("display :%d is held by pid %d %s of user %s", n, os.Getpid(), self.Command, self.User)
 	if err := d.HeldError(); err == nil || !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), fmt.Sprintf("(port %d)", RFBPortBase+n)) {
 		t.Fatalf("held: %v, want %s ... (port %d)", err, want, RFBPortBase+n)

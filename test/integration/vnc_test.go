@@ -526,7 +526,11 @@ func TestVNCKilledXvnc(t *testing.T) {
 	if !strings.Contains(lastError, fmt.Sprintf("Xvnc (pid %d) was killed by signal KILL", l.XvncPID)) {
 		t.Errorf("LastError %q", lastError)
 	}
-	// systemd's ExecStopPost= with what it passes.
+	// The display's process recorded its end itself, and systemd's ExecStopPost= agrees.
+	if got := vnc.ReadRuntimeFile(s.runtimeDir, vnc.LastExitFile); got != "signal KILL" {
+		t.Errorf("LastExit before ExecStopPost= ran: %q, want signal KILL", got)
+	}
+	os.Remove(filepath.Join(s.runtimeDir, vnc.LastExitFile))
 	exit := exec.Command(s.shared.Binary(t, "hostkit-vncd"), "session-exit", strconv.Itoa(s.n), "--runtime-dir", s.runtimeDir)
 	exit.Env = []string{"EXIT_CODE=killed", "EXIT_STATUS=KILL", "SERVICE_RESULT=signal"}
 	if out, err := exit.CombinedOutput(); err != nil {

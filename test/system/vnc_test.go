@@ -210,7 +210,9 @@ Session=no-such-desktop --please
 		}
 		for name, want := range map[string]any{"LastExit": "signal KILL", "Restarts": float64(1)} {
 			if got := vncProp(t, c, 1, name); got != want {
-				t.Errorf("%s = %v, want %v", name, got, want)
+				journal, _ := c.Exec("journalctl", "--no-pager", "-n", "30", "-u", "hostkit-vnc@1.service", "-u", "hostkit-vncd.service")
+				files, _ := c.Exec("sh", "-c", "grep -H . /run/hostkit-vnc/1/last-*")
+				t.Errorf("%s = %v, want %v\n%s\n%s", name, got, want, files, journal)
 			}
 		}
 		if got := rfbGreeting(t, c, 5901); got != "RFB 003.008" {
@@ -232,6 +234,10 @@ Session=no-such-desktop --please
 		}
 		if got := isActiveUnit(c, "hostkit-vnc@1.socket"); got != "active" {
 			t.Errorf("the socket is %s after the stop, want active (the display waits)", got)
+		}
+		// The display ended its own login session, and ExecStopPost= found nothing left.
+		if j := mustExec(t, c, "journalctl", "-o", "cat", "DISPLAY=:1"); strings.Contains(j, "cannot end the login session") {
+			t.Errorf("the display could not end its login session:\n%s", j)
 		}
 		// The next viewer starts it afresh: the restarts counted are those of this run.
 		rfbGreeting(t, c, 5901)
@@ -272,7 +278,52 @@ Session=no-such-desktop --please
 		}
 	})
 
-	log.step(t, "8_sandbox", func(t *testing.T) {
+	log.step(t, "8_held_by_tigervncserver", func(t *testing.T) {
+		// Debian's own unit runs :4 for bob, as before the switch to hostkit.
+		for _, s := range []string{
+			`echo "127.0.1.1 $(hostname)" >> /etc/hosts`, // tigervncserver needs hostname -f
+			"echo :4=" + vncOther + " >> /etc/tigervnc/vncserver.users",
+			"systemctl start tigervncserver@:4.service",
+		} {
+			mustExec(t, c, "sh", "-c", s)
+		}
+		if !eventually(20*time.Second, func() bool { return listening(t, c, 5904) }) {
+			t.Fatalf("tigervncserver@:4 does not listen: %s", mustExec(t, c, "journalctl", "--no-pager", "-u", "tigervncserver@:4.service"))
+		}
+		more := fmt.Sprintf("\n[Display]\nNumber=4\nUser=%s\nSession=xterm\n\n[Display]\nNumber=3\nUser=%s\nSession=xterm\nStart=boot\n",
+			testcontainer.TestUser, vncOther)
+		first, _, _ := strings.Cut(conf, "\n[Display]\nNumber=2")
+		if err := c.WriteFile("/etc/hostkit/vnc.conf", []byte(first+more), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// The port is taken: the socket cannot listen, and the reload says so.
+		if _, err := c.Exec("hostkitctl", "vnc", "reload"); err == nil || !strings.Contains(err.Error(), "hostkit-vnc@4.socket") {
+			t.Errorf("reload while tigervncserver@:4 holds port 5904: %v, want it to name hostkit-vnc@4.socket", err)
+		}
+		waitProp(t, c, 4, "State", "failed")
+		if got, _ := vncProp(t, c, 4, "LastError").(string); !strings.Contains(got, "port 5904") {
+			t.Errorf("LastError of :4 = %q, want it to speak of port 5904", got)
+		}
+		// Named, with the unit that opened its session; ended on request.
+		_, err := c.Exec("hostkitctl", "vnc", "clean", ":4")
+		for _, w := range []string{"display :4 is held by pid ", " Xtigervnc of user " + vncOther + ", unit tigervncserver@:4.service (its login session session-",
+			"port 5904", "--kill"} {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("clean :4: %v\nwant %q", err, w)
+			}
+		}
+		mustExec(t, c, "hostkitctl", "vnc", "clean", ":4", "--kill")
+		mustExec(t, c, "hostkitctl", "vnc", "reload")
+		waitProp(t, c, 4, "State", "waiting")
+		if got := rfbGreeting(t, c, 5904); got != "RFB 003.008" {
+			t.Errorf(":4 after the switch: %q", got)
+		}
+		waitProp(t, c, 4, "State", "running")
+		// Start=boot: the reload started :3 without a viewer.
+		waitProp(t, c, 3, "State", "running")
+	})
+
+	log.step(t, "9_sandbox", func(t *testing.T) {
 		for u, most := range map[string]float64{"hostkit-vncd.service": 2.0, "hostkit-vnc@1.service": 4.0} {
 			out := mustExec(t, c, "systemd-analyze", "security", "--no-pager", u)
 			m := regexp.MustCompile(`Overall exposure level for ` + regexp.QuoteMeta(u) + `: ([0-9]+\.[0-9]+)`).FindStringSubmatch(out)
@@ -288,16 +339,20 @@ Session=no-such-desktop --please
 		}
 	})
 
-	log.step(t, "9_reboot", func(t *testing.T) {
+	log.step(t, "10_reboot", func(t *testing.T) {
 		if err := c.Reboot(); err != nil {
 			t.Fatal(err)
 		}
 		if got := isActiveUnit(c, "hostkit-vnc@1.socket"); got != "active" {
 			t.Fatalf("after the reboot hostkit-vnc@1.socket is %s, want active", got)
 		}
-		if xvnc := pgrep(c, "Xvnc"); len(xvnc) > 0 {
-			t.Errorf("Xvnc runs after the reboot before anyone connected: %v", xvnc)
+		if out, _ := c.Exec("pgrep", "-f", "^Xvnc :1 "); out != "" {
+			t.Errorf("Xvnc of :1 runs after the reboot before anyone connected: %s", out)
 		}
+		if got := vncProp(t, c, 1, "MainPID"); got != float64(0) {
+			t.Errorf("MainPID of :1 after the reboot = %v, want 0", got)
+		}
+		waitProp(t, c, 3, "State", "running") // Start=boot
 		if got := rfbGreeting(t, c, 5901); got != "RFB 003.008" {
 			t.Errorf("after the reboot: %q", got)
 		}
