@@ -11,7 +11,8 @@
 // Bad input never stops a boot: a display that vnc.conf describes wrongly is left out
 // with a warning naming file and line on stderr (which systemd sends to the journal), and
 // a file that cannot be read at all leaves every display out, with the same warning. It
-// exits 1 only when it cannot write its output.
+// exits 1 only when it cannot write its output, and 64 (EX_USAGE) when not given one or
+// three directories.
 //
 // Environment: HOSTKIT_VNC_CONFIG reads another configuration file (tests).
 package main
@@ -21,9 +22,10 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
-	"strings"
 
 	"github.com/hostkit/hostkit/internal/config"
+	"github.com/hostkit/hostkit/internal/lifecycle"
+	"github.com/hostkit/hostkit/internal/term"
 	"github.com/hostkit/hostkit/services/vnc"
 )
 
@@ -36,8 +38,9 @@ func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
 
 func run(args []string, stderr io.Writer) (code int) {
 	warn := func(format string, a ...any) {
-		msg := strings.ReplaceAll(fmt.Sprintf(format, a...), "\n", " ")
-		fmt.Fprintf(stderr, "%s: %s\n", prog, msg)
+		// One line per warning, so that each is one journal entry, escaped as all
+		// hostkit text is.
+		fmt.Fprintf(stderr, "%s: %s\n", prog, term.Escape(fmt.Sprintf(format, a...)))
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -48,7 +51,7 @@ func run(args []string, stderr io.Writer) (code int) {
 	}()
 	if len(args) != 1 && len(args) != 3 {
 		warn("usage: %s NORMAL-DIR [EARLY-DIR LATE-DIR] (systemd runs it; see hostkit-vncd(8))", prog)
-		return 1
+		return lifecycle.ExitUsage
 	}
 	if os.Getenv("SYSTEMD_IN_INITRD") == "1" {
 		return 0 // displays belong to the real root

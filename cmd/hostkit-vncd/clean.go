@@ -113,7 +113,7 @@ func runClean(args []string) error {
 		if err := os.MkdirAll(filepath.Dir(report), 0o755); err != nil {
 			return err
 		}
-		if err := os.WriteFile(report, append(data, '\n'), 0o644); err != nil {
+		if err := vnc.WriteRuntimeFile(filepath.Dir(report), filepath.Base(report), append(data, '\n')); err != nil {
 			return err
 		}
 	}
@@ -121,7 +121,7 @@ func runClean(args []string) error {
 	if beforeStart {
 		if held != nil {
 			log.Error(held.Error())
-			return os.WriteFile(heldFile, []byte(held.Error()+"\n"), 0o644)
+			return vnc.WriteRuntimeFile(runtimeDir, vnc.HeldFile, []byte(held.Error()+"\n"))
 		}
 		if err := os.Remove(heldFile); err != nil && !os.IsNotExist(err) {
 			return err

@@ -638,7 +638,7 @@ func (disp *display) Clean(sender dbus.Sender, msg dbus.Message, kill bool) *dbu
 	case <-ctx.Done():
 		return bus.Failed(fmt.Errorf("%s: no result after %s", name, jobTimeout))
 	}
-	data, err := os.ReadFile(report)
+	data, err := vnc.ReadRuntimeData(filepath.Dir(report), filepath.Base(report))
 	if err != nil {
 		return bus.Failed(fmt.Errorf("%s left no report (journalctl -u %s says why): %w", name, name, err))
 	}

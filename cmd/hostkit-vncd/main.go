@@ -58,10 +58,10 @@ func run(args []string) error {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
-		return err
+		return lifecycle.UsageError(err)
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unknown command %q (try --help)", fs.Arg(0))
+		return lifecycle.UsageError(fmt.Errorf("unknown command %q (try --help)", fs.Arg(0)))
 	}
 	if *showVersion {
 		fmt.Println("hostkit-vncd", version.Version)

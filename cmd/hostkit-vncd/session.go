@@ -41,18 +41,21 @@ func parseDisplayCommand(name string, args []string, flags func(fs *flag.FlagSet
 		flags(fs)
 	}
 	if len(args) == 0 || args[0] == "" || args[0][0] == '-' {
-		return dc, fmt.Errorf("usage: hostkit-vncd %s N [flags] (N: the display number)", name)
+		return dc, lifecycle.UsageError(fmt.Errorf("usage: hostkit-vncd %s N [flags] (N: the display number)", name))
 	}
 	n, err := strconv.Atoi(args[0])
 	if err != nil || n < 0 || n > vnc.MaxNumber {
-		return dc, fmt.Errorf("%s: %q is not a display number", name, args[0])
+		return dc, lifecycle.UsageError(fmt.Errorf("%s: %q is not a display number", name, args[0]))
 	}
 	dc.n = n
 	if err := fs.Parse(args[1:]); err != nil {
-		return dc, err
+		if errors.Is(err, flag.ErrHelp) {
+			return dc, err
+		}
+		return dc, lifecycle.UsageError(err)
 	}
 	if fs.NArg() > 0 {
-		return dc, fmt.Errorf("%s: unexpected argument %q", name, fs.Arg(0))
+		return dc, lifecycle.UsageError(fmt.Errorf("%s: unexpected argument %q", name, fs.Arg(0)))
 	}
 	if dc.runtimeDir == "" {
 		dc.runtimeDir = os.Getenv("RUNTIME_DIRECTORY")

@@ -16,6 +16,8 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
+	"github.com/hostkit/hostkit/internal/lifecycle"
+	"github.com/hostkit/hostkit/internal/term"
 	"github.com/hostkit/hostkit/services/vnc"
 )
 
@@ -36,11 +38,11 @@ const (
 	vncDisplay = "org.hostkit.VNC1.Display"
 )
 
-// parseDisplay reads ":1" or "1".
+// parseDisplay reads ":1" or "1"; anything else is a usage error.
 func parseDisplay(s string) (int, error) {
 	n, err := strconv.Atoi(strings.TrimPrefix(s, ":"))
 	if err != nil || n < 0 || n > vnc.MaxNumber {
-		return 0, fmt.Errorf("%q is not a display (write :1 for display 1)", s)
+		return 0, lifecycle.UsageError(fmt.Errorf("%q is not a display (write :1 for display 1)", s))
 	}
 	return n, nil
 }
@@ -57,14 +59,14 @@ func vncDisplayFlags(name string, args []string, fs *flag.FlagSet) (int, error) 
 			rest = append(rest, args[i])
 			continue
 		}
-		if err := fs.Parse(args[i:]); err != nil {
+		if err := parseFlags(fs, args[i:], 1); err != nil {
 			return 0, err
 		}
 		rest = append(rest, fs.Args()...)
 		break
 	}
 	if len(rest) != 1 {
-		return 0, fmt.Errorf("vnc %s takes one display, e.g. `hostkitctl vnc %s :1`", name, name)
+		return 0, lifecycle.UsageError(fmt.Errorf("vnc %s takes one display, e.g. `hostkitctl vnc %s :1`", name, name))
 	}
 	return parseDisplay(rest[0])
 }
@@ -92,6 +94,7 @@ func vncClean(busSpec string, args []string, stdout io.Writer) error {
 		return err
 	}
 	var stale uint32
+	stdout = term.NewWriter(stdout)
 	fmt.Fprintf(stdout, "display :%d is clean", n)
 	if err := getDisplayProperty(busSpec, n, "StaleCleanups", &stale); err == nil {
 		fmt.Fprintf(stdout, " (stale claims removed so far: %d)", stale)
@@ -117,7 +120,7 @@ func vncScreenshot(busSpec string, args []string, stdout io.Writer) error {
 		return err
 	}
 	if *out == "" {
-		return errors.New("vnc screenshot needs -o FILE.png (or -o - for standard output)")
+		return lifecycle.UsageError(errors.New("vnc screenshot needs -o FILE.png (or -o - for standard output)"))
 	}
 	var png []byte
 	if err := callInterface(busSpec, vncName, vncDisplayPath(n), vncDisplay, "Screenshot", true, nil, &png); err != nil {
@@ -130,13 +133,13 @@ func vncScreenshot(busSpec string, args []string, stdout io.Writer) error {
 	if err := os.WriteFile(*out, png, 0o600); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "wrote %s (%d bytes)\n", *out, len(png))
+	fmt.Fprintf(term.NewWriter(stdout), "wrote %s (%d bytes)\n", *out, len(png))
 	return nil
 }
 
 func vncReload(busSpec string, args []string, stdout io.Writer) error {
 	if len(args) > 0 {
-		return fmt.Errorf("vnc reload takes no arguments")
+		return lifecycle.UsageError(fmt.Errorf("vnc reload takes no arguments"))
 	}
 	if err := callService(busSpec, vncName, vncPath, "Reload", true, nil); err != nil {
 		return err
@@ -160,11 +163,8 @@ func vncStatus(busSpec string, args []string, stdout io.Writer) error {
 			flags = append(flags, a)
 		}
 	}
-	if err := fs.Parse(flags); err != nil {
+	if err := parseFlags(fs, flags, 0); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("vnc status: unexpected argument %q", fs.Arg(0))
 	}
 	var data string
 	if err := callService(busSpec, vncName, vncPath, "Describe", false, nil, &data); err != nil {
@@ -189,6 +189,7 @@ func vncStatus(busSpec string, args []string, stdout io.Writer) error {
 		}
 		return fmt.Errorf("display :%d is not in %s", only, d.Config)
 	}
+	stdout = term.NewWriter(stdout)
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "DISPLAY\tUSER\tLISTEN\tSTATE\tCLIENTS\tXVNC PID\tSINCE\tRESTARTS\tLAST EXIT\tBLANK")
 	found := false
@@ -237,12 +238,10 @@ func vncImport(_ string, args []string, stdout io.Writer) error {
 	flags := flag.NewFlagSet("hostkitctl vnc import", flag.ContinueOnError)
 	write := flags.Bool("write", false, "write the displays to /etc/hostkit/vnc.conf.d/50-imported.conf instead of printing them")
 	root := flags.String("root", "/", "read the files below `DIR` (a copy of another machine's /etc and /home)")
-	if err := flags.Parse(args); err != nil {
+	if err := parseFlags(flags, args, 0); err != nil {
 		return err
 	}
-	if flags.NArg() > 0 {
-		return fmt.Errorf("vnc import: unexpected argument %q", flags.Arg(0))
-	}
+	stdout = term.NewWriter(stdout)
 	existing, err := vnc.Load(filepath.Join(*root, "etc/hostkit/vnc.conf"))
 	if err != nil {
 		return fmt.Errorf("the current vnc.conf: %w", err)
@@ -252,13 +251,13 @@ func vncImport(_ string, args []string, stdout io.Writer) error {
 		return err
 	}
 	for _, n := range im.Notes {
-		fmt.Fprintln(os.Stderr, "note:", n)
+		fmt.Fprintln(os.Stderr, "note:", term.Escape(n.String()))
 	}
 	if len(im.Displays) == 0 {
 		return fmt.Errorf("no display to import under %s (read %s and %s)", *root, vnc.UsersFile, vnc.SysconfigFile)
 	}
 	conf := im.Conf()
-	var next io.Writer = os.Stderr
+	next := term.NewWriter(os.Stderr)
 	if *write {
 		path := filepath.Join(*root, "etc/hostkit/vnc.conf.d/50-imported.conf")
 		if _, err := os.Stat(path); err == nil {

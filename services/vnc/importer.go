@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/hostkit/hostkit/internal/config"
 )
 
 // The importer turns what TigerVNC's and CentOS's vncserver scripts read into vnc.conf:
@@ -495,15 +497,12 @@ func homeOf(root, user string) string {
 
 // readOptional reads path under root; a missing file is (nil, nil).
 func readOptional(root, path string) ([]byte, error) {
-	data, err := os.ReadFile(filepath.Join(root, path))
+	data, err := config.ReadFile(filepath.Join(root, path), config.MaxFileSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("import: %w", err)
-	}
-	if len(data) > 1<<20 {
-		return nil, fmt.Errorf("import: %s: larger than 1 MiB", path)
 	}
 	return data, nil
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/des"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"os/user"
@@ -114,16 +113,14 @@ var passwdKey = []byte{0xe8, 0x4a, 0xd6, 0x60, 0xc4, 0x72, 0x1a, 0xe0}
 // ReadPasswordFile returns the password stored in a vncpasswd file (its first 8 bytes;
 // a second 8 are the view-only password).
 func ReadPasswordFile(path string) (string, error) {
-	f, err := os.Open(path)
+	data, err := config.ReadFile(path, 64)
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
-	buf := make([]byte, 8)
-	if _, err := io.ReadFull(f, buf); err != nil {
-		return "", fmt.Errorf("%s: not a vncpasswd file: %w", path, err)
+	if len(data) < 8 {
+		return "", fmt.Errorf("%s: not a vncpasswd file (%d bytes)", path, len(data))
 	}
-	return DecodePassword(buf), nil
+	return DecodePassword(data), nil
 }
 
 // DecodePassword decrypts the 8 bytes vncpasswd writes.

@@ -12,6 +12,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/hostkit/hostkit/internal/config"
 )
 
 // What a display's unit tells hostkit-vncd, which may not be running while the display
@@ -121,10 +123,9 @@ func SignalName(s syscall.Signal) string {
 
 // RecordExit writes LastExit into dir from ExecStopPost='s environment; see DescribeExit.
 func RecordExit(dir, code, status string) error {
-	hintPath := filepath.Join(dir, exitHintFile)
-	hint, _ := os.ReadFile(hintPath)
-	os.Remove(hintPath)
-	text := DescribeExit(code, status, strings.TrimSpace(string(hint)))
+	hint := ReadRuntimeFile(dir, exitHintFile)
+	os.Remove(filepath.Join(dir, exitHintFile))
+	text := DescribeExit(code, status, hint)
 	if text == "" {
 		return nil // the main process never ran (a failed ExecStartPre=)
 	}
@@ -149,13 +150,30 @@ func RecordOutcome(dir string, out Outcome) error {
 	return writeFile(filepath.Join(dir, LastExitFile), text+"\n")
 }
 
-// ReadRuntimeFile returns a file of a display's runtime directory, trimmed; "" when missing.
+// maxRuntimeFile caps what is read from a runtime directory.
+const maxRuntimeFile = 64 << 10
+
+// ReadRuntimeFile returns a file of a display's runtime directory, trimmed; "" when
+// missing, or not a regular file of at most 64 KiB. The directory belongs to the
+// display's user, and root reads from it: a FIFO is not waited on, a symbolic link not
+// followed.
 func ReadRuntimeFile(dir, name string) string {
-	data, err := os.ReadFile(filepath.Join(dir, name))
+	data, err := readRuntime(filepath.Join(dir, name), maxRuntimeFile)
 	if err != nil {
 		return ""
 	}
 	return strings.TrimSpace(string(data))
+}
+
+// readRuntime reads a regular file of at most limit bytes without following a final
+// symbolic link or blocking on a FIFO.
+func readRuntime(path string, limit int64) ([]byte, error) {
+	f, err := config.OpenFile(path, syscall.O_NOFOLLOW, false)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return config.ReadAtMost(f, limit)
 }
 
 // AddStaleCleanups adds n to the display's count of stale claims removed.
@@ -165,13 +183,43 @@ func AddStaleCleanups(dir string, n int) error {
 }
 
 // writeFile replaces path atomically, readable by its owner's group and others (the files
-// say nothing secret; the directory decides who reaches them).
-func writeFile(path, text string) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(text), 0o644); err != nil {
+// say nothing secret; the directory decides who reaches them). See writeFileMode.
+func writeFile(path, text string) error { return writeFileMode(path, []byte(text), 0o644) }
+
+// writeFileMode replaces path atomically with data. Root writes into directories the
+// display's user owns: the new file gets a fresh random name, created exclusively (a
+// link the user put there is never followed), and is renamed over path, which replaces
+// whatever path was without following it either.
+func writeFileMode(path string, data []byte, mode os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
 		return err
 	}
-	return os.Rename(tmp, path)
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(mode)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
+}
+
+// WriteRuntimeFile replaces a file of a display's runtime directory (see writeFileMode).
+func WriteRuntimeFile(dir, name string, data []byte) error {
+	return writeFileMode(filepath.Join(dir, name), data, 0o644)
+}
+
+// ReadRuntimeData reads a file of a display's runtime directory as ReadRuntimeFile does,
+// with errors.
+func ReadRuntimeData(dir, name string) ([]byte, error) {
+	return readRuntime(filepath.Join(dir, name), maxRuntimeFile)
 }
 
 // removeFile removes path; a missing file is fine.

@@ -3,7 +3,10 @@ package vnc
 import (
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestStatusRoundTrip(t *testing.T) {
@@ -117,5 +120,50 @@ func TestComputeState(t *testing.T) {
 	s := ComputeState(d, nil, cases[2].svc, cases[2].sock, nil, dir)
 	if s.MainPID != 7 || s.Clients != 2 || !s.Blank || s.StartedAt != 5 || s.Restarts != 1 {
 		t.Errorf("running: %+v", s)
+	}
+}
+
+// TestRuntimeFilesAgainstTheirOwner: root writes and reads in a directory the display's
+// user owns; a link the user put there is not followed and a FIFO is not waited on.
+func TestRuntimeFilesAgainstTheirOwner(t *testing.T) {
+	dir := t.TempDir()
+	victim := filepath.Join(t.TempDir(), "shadow")
+	os.WriteFile(victim, []byte("secret\n"), 0o600)
+	os.Symlink(victim, filepath.Join(dir, LastExitFile))
+	if err := RecordExit(dir, "killed", "KILL"); err != nil {
+		t.Fatal(err)
+	}
+	if data, _ := os.ReadFile(victim); string(data) != "secret\n" {
+		t.Errorf("writing LastExit followed the user's link: the target holds %q", data)
+	}
+	if got := ReadRuntimeFile(dir, LastExitFile); got != "signal KILL" {
+		t.Errorf("LastExit %q", got)
+	}
+	os.Remove(filepath.Join(dir, LastErrorFile))
+	os.Symlink(victim, filepath.Join(dir, LastErrorFile))
+	if got := ReadRuntimeFile(dir, LastErrorFile); got != "" {
+		t.Errorf("reading followed a link to %q", got)
+	}
+	fifo := filepath.Join(dir, StaleCleanupsFile)
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan string, 1)
+	go func() { done <- ReadRuntimeFile(dir, StaleCleanupsFile) }()
+	select {
+	case got := <-done:
+		if got != "" {
+			t.Errorf("a FIFO read as %q", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("reading a FIFO in the runtime directory blocked")
+	}
+	host, n := staleHost(t)
+	if err := syscall.Mkfifo(LockPath(host.Tmp, n), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, err := Diagnose(n, host)
+	if err != nil || len(d.Findings) != 1 || !d.Findings[0].Stale || !strings.Contains(d.Findings[0].Reason, "not a lock file") {
+		t.Errorf("a FIFO as lock file: %v\n%s", err, findings(d))
 	}
 }

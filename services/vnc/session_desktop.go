@@ -4,9 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/hostkit/hostkit/internal/config"
 )
 
 // XSessionsDir holds the desktop files of installed X sessions.
@@ -19,7 +20,7 @@ func ResolveSession(session, dir string) (command, from string, err error) {
 	name := strings.TrimSuffix(session, ".desktop")
 	if name != "" && !strings.ContainsAny(name, " \t/") {
 		path := filepath.Join(dir, name+".desktop")
-		if data, err := os.ReadFile(path); err == nil {
+		if data, err := config.ReadFile(path, config.MaxFileSize); err == nil {
 			exec, err := DesktopExec(data)
 			if err != nil {
 				return "", "", fmt.Errorf("%s: %w", path, err)

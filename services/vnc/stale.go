@@ -168,10 +168,15 @@ func Diagnose(n int, host Host) (*Diagnosis, error) {
 
 	// The lock file, as X servers write it: the pid in ten columns.
 	lockPath := LockPath(host.Tmp, n)
-	if data, err := os.ReadFile(lockPath); err == nil {
+	if _, err := os.Lstat(lockPath); err == nil {
 		f := Finding{What: "lock file " + lockPath, Path: lockPath}
+		// /tmp is everybody's: whatever is there is read as a lock only when it is a
+		// small regular file (not a FIFO to hang on, not a link to follow).
+		data, rerr := readRuntime(lockPath, 64)
 		pid, perr := strconv.Atoi(strings.TrimSpace(string(data)))
 		switch {
+		case rerr != nil:
+			f.Stale, f.Reason = true, fmt.Sprintf("not a lock file: %v", rerr)
 		case perr != nil || pid <= 0:
 			f.Stale, f.Reason = true, fmt.Sprintf("it holds no pid (%q)", truncate(string(data), 20))
 		case !alive(host.Proc, pid):
@@ -191,7 +196,7 @@ func Diagnose(n int, host Host) (*Diagnosis, error) {
 			d.Findings = append(d.Findings, f)
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("display :%d: reading %s: %w", n, lockPath, err)
+		return nil, fmt.Errorf("display :%d: looking at %s: %w", n, lockPath, err)
 	}
 
 	// The ports: VNC's 5900+N and X's 6000+N.

@@ -10,7 +10,6 @@ import (
 	"image/color"
 	"io"
 	"net"
-	"os"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -53,17 +52,13 @@ func WriteXauthority(path string, n int, cookie Cookie) error {
 	field([]byte(strconv.Itoa(n)))
 	field([]byte(cookieName))
 	field(cookie)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return writeFileMode(path, b, 0o600)
 }
 
 // ReadXauthority returns the cookie for display n from an Xauthority file (an entry for
 // display n, or one without a display number).
 func ReadXauthority(path string, n int) (Cookie, error) {
-	data, err := os.ReadFile(path)
+	data, err := readRuntime(path, maxRuntimeFile)
 	if err != nil {
 		return nil, err
 	}
