@@ -859,13 +859,18 @@ func TestMaintainerScriptsBehaviour(t *testing.T) {
 		}
 	}
 
-	// postrm purge, with DPKG_ROOT so that it works on a root of the test's: removes
-	// /etc/hostkit/hwd.conf.d, /etc/hostkit/boot-order.conf.d and /etc/hostkit when
-	// empty, keeps an admin's drop-in.
+	// postrm purge, with DPKG_ROOT so that it works on a root of the test's: removes the
+	// drop-in directory of every configuration file the package ships
+	// (packaging/NAME.conf -> /etc/hostkit/NAME.conf.d) and /etc/hostkit when empty,
+	// keeps an admin's drop-in.
 	dpkgRoot := t.TempDir()
 	confd := filepath.Join(dpkgRoot, "etc", "hostkit", "hwd.conf.d")
-	for _, d := range []string{confd, filepath.Join(dpkgRoot, "etc", "hostkit", "boot-order.conf.d")} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+	confs, _ := filepath.Glob(filepath.Join(root, "packaging", "*.conf"))
+	if len(confs) == 0 {
+		t.Fatal("no packaging/*.conf")
+	}
+	for _, c := range confs {
+		if err := os.MkdirAll(filepath.Join(dpkgRoot, "etc", "hostkit", filepath.Base(c)+".d"), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
