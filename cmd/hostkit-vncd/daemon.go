@@ -24,6 +24,7 @@ import (
 
 	hkdbus "github.com/hostkit/hostkit/dbus"
 	"github.com/hostkit/hostkit/internal/bus"
+	"github.com/hostkit/hostkit/internal/config"
 	"github.com/hostkit/hostkit/internal/lifecycle"
 	"github.com/hostkit/hostkit/services/vnc"
 )
@@ -418,12 +419,13 @@ func (d *daemon) applyDisplay(ctx context.Context, c *vnc.Display, oldUnit, newU
 	return nil
 }
 
-// generatedSockets reads the generator's socket units, by display number.
+// generatedSockets reads the generator's socket units, by display number, as every file
+// hostkit reads is read (config.ReadFile: regular files only, capped).
 func (d *daemon) generatedSockets() map[int]string {
 	out := map[int]string{}
 	dir := d.opts.generatorDir
 	for _, n := range vnc.GeneratedDisplays(dir) {
-		data, _ := os.ReadFile(filepath.Join(dir, vnc.SocketUnit(n)))
+		data, _ := config.ReadFile(filepath.Join(dir, vnc.SocketUnit(n)), config.MaxFileSize)
 		out[n] = string(data)
 	}
 	return out
