@@ -14,16 +14,21 @@ import (
 // uvarints (signed ones zig-zag), strings and byte strings a uvarint length and the bytes.
 //
 // A sender opens with Hello; the receiver answers Welcome or Refused. The sender may ask
-// for the module's manifest (ListRequest, answered by Entry... ListEnd), and sends
-// operations numbered by Seq without waiting (pipelined): the receiver answers each with
-// Ack once it is durable, or OpError. A file is FileBegin, Data..., FileEnd with its
-// BLAKE3-256 (NewContentHash); one of DeltaMinSize or more first asks ResumeQuery, answered with what a
-// cut-off transfer left and a signature of the file it replaces (a truncated BLAKE3 per
-// block), so that only changed blocks are sent and the rest are Copy frames naming bytes
-// of the old file. Ping is answered with Pong by either side: the application heartbeat.
+// for the module's manifest (ListRequest, answered by Entry... ListEnd) and for the BLAKE3
+// of files there (HashRequest, answered by HashReply), and sends operations numbered by Seq
+// without waiting (pipelined): the receiver answers each with Ack once it is durable, or
+// OpError. A file is FileBegin, Data..., FileEnd with its BLAKE3-256 (NewContentHash); one
+// of DeltaMinSize or more first asks ResumeQuery, answered with a Signature of the file it
+// replaces, if there is one (see delta.go), and a ResumeOffer of what a cut-off transfer
+// left; then only what the target lacks is sent as Data, and the rest as Copy frames naming
+// bytes of the old file. Ping is answered with Pong by either side: the application
+// heartbeat.
 
 // ProtocolVersion is sent in Hello and Welcome; a receiver refuses another.
-const ProtocolVersion = 1
+//
+// Version 2 replaced version 1's fixed-block signature (which found no insertion) with the
+// rolling one of delta.go and added HashRequest and HashReply.
+const ProtocolVersion = 2
 
 // MaxPayload bounds one frame's payload; Data frames carry at most DataChunk bytes.
 const (
@@ -57,12 +62,15 @@ const (
 	MsgResumeQuery
 	MsgResumeOffer
 	MsgCopy
+	MsgSignature
+	MsgHashRequest
+	MsgHashReply
 	msgLast
 )
 
 var msgNames = [...]string{"", "Hello", "Welcome", "Refused", "ListRequest", "Entry", "ListEnd",
 	"Mkdir", "Symlink", "FileBegin", "Data", "FileEnd", "Rename", "Delete", "Attr", "Ack",
-	"OpError", "Ping", "Pong", "ResumeQuery", "ResumeOffer", "Copy"}
+	"OpError", "Ping", "Pong", "ResumeQuery", "ResumeOffer", "Copy", "Signature", "HashRequest", "HashReply"}
 
 func (t MsgType) String() string {
 	if t > 0 && t < msgLast {
@@ -95,6 +103,8 @@ type Msg struct {
 	Flag   bool  // OpError: worth retrying (a full disk), not a refusal
 	Hash   []byte
 	Data   []byte
+	Block  uint64 // Signature: the block size
+	Strong uint8  // Signature: bytes of each block's strong hash
 }
 
 type field uint8
@@ -112,6 +122,8 @@ const (
 	fFlag
 	fHash
 	fData
+	fBlock
+	fStrong
 )
 
 var schema = map[MsgType][]field{
@@ -134,13 +146,19 @@ var schema = map[MsgType][]field{
 	MsgPing:        {fSeq},
 	MsgPong:        {fSeq},
 	MsgResumeQuery: {fSeq, fPath, fSize, fMtime},
-	MsgResumeOffer: {fSeq, fOffset, fHash, fSize, fData}, // Size: block size of the signature in Data
-	MsgCopy:        {fOffset, fSize},                     // bytes of the file being replaced
+	MsgResumeOffer: {fSeq, fOffset, fHash},
+	MsgCopy:        {fOffset, fSize}, // bytes of the file being replaced
+	// Size: the old file's; Data: per block its weak checksum (4 bytes) and Strong bytes
+	// of its BLAKE3 (see delta.go).
+	MsgSignature:   {fSeq, fSize, fBlock, fStrong, fData},
+	MsgHashRequest: {fPath},
+	MsgHashReply:   {fPath, fHash}, // no Hash: not a regular file there (any more)
 }
 
 // pathFields are the fields that hold a path into the module and are checked on decode.
 var pathFields = map[MsgType]bool{MsgEntry: true, MsgMkdir: true, MsgSymlink: true,
-	MsgFileBegin: true, MsgRename: true, MsgDelete: true, MsgAttr: true, MsgResumeQuery: true}
+	MsgFileBegin: true, MsgRename: true, MsgDelete: true, MsgAttr: true, MsgResumeQuery: true,
+	MsgHashRequest: true, MsgHashReply: true}
 
 // AppendMsg appends m's frame to buf.
 func AppendMsg(buf []byte, m *Msg) []byte {
@@ -175,6 +193,10 @@ func AppendMsg(buf []byte, m *Msg) []byte {
 			p = appendString(p, string(m.Hash))
 		case fData:
 			p = append(p, m.Data...) // the rest of the frame
+		case fBlock:
+			p = binary.AppendUvarint(p, m.Block)
+		case fStrong:
+			p = append(p, m.Strong)
 		}
 	}
 	buf = append(buf, byte(m.Type))
@@ -277,6 +299,10 @@ func DecodeMsg(t MsgType, p []byte) (*Msg, error) {
 			}
 		case fData:
 			m.Data, d.p = d.p, nil
+		case fBlock:
+			m.Block = d.uvarint()
+		case fStrong:
+			m.Strong = d.byte()
 		}
 	}
 	if d.err == nil && len(d.p) > 0 {
@@ -295,10 +321,34 @@ func DecodeMsg(t MsgType, p []byte) (*Msg, error) {
 			}
 		}
 	}
-	if t == MsgFileEnd && len(m.Hash) != 32 || t == MsgResumeOffer && m.Hash != nil && len(m.Hash) != 32 {
+	if t == MsgFileEnd && len(m.Hash) != 32 || (t == MsgResumeOffer || t == MsgHashReply) && m.Hash != nil && len(m.Hash) != 32 {
 		return nil, fmt.Errorf("%w: %s: hash of %d bytes", ErrProtocol, t, len(m.Hash))
 	}
+	if t == MsgSignature {
+		if err := checkSignature(m); err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrProtocol, t, err)
+		}
+	}
 	return m, nil
+}
+
+// checkSignature accepts a Signature frame whose entries are exactly one per block of the
+// file it describes, so that the sender can index them without further checks.
+func checkSignature(m *Msg) error {
+	if m.Strong < minStrong || m.Strong > maxStrong {
+		return fmt.Errorf("strong hashes of %d bytes (%d to %d)", m.Strong, minStrong, maxStrong)
+	}
+	if m.Block == 0 || m.Block > maxBlockSize {
+		return fmt.Errorf("block size %d (1 to %d)", m.Block, maxBlockSize)
+	}
+	blocks := m.Size / m.Block
+	if m.Size%m.Block != 0 {
+		blocks++
+	}
+	if blocks > MaxPayload || blocks*(4+uint64(m.Strong)) != uint64(len(m.Data)) {
+		return fmt.Errorf("%d bytes of sums for %d blocks of %d bytes", len(m.Data), blocks, 4+m.Strong)
+	}
+	return nil
 }
 
 type decoder struct {

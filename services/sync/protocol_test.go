@@ -32,8 +32,12 @@ func TestRoundTrip(t *testing.T) {
 		{Type: MsgPing, Seq: 9},
 		{Type: MsgPong, Seq: 9},
 		{Type: MsgResumeQuery, Seq: 10, Path: "big", Size: 100, Mtime: 3},
-		{Type: MsgResumeOffer, Seq: 10, Offset: 50, Hash: hash, Size: 65536, Data: []byte("0123456789abcdef")},
+		{Type: MsgResumeOffer, Seq: 10, Offset: 50, Hash: hash},
 		{Type: MsgCopy, Offset: 65536, Size: 131072},
+		{Type: MsgSignature, Seq: 11, Size: 5000, Block: 2048, Strong: 2, Data: make([]byte, 3*6)},
+		{Type: MsgHashRequest, Path: "a/b"},
+		{Type: MsgHashReply, Path: "a/b", Hash: hash},
+		{Type: MsgHashReply, Path: "gone"},
 	}
 	var buf []byte
 	for _, m := range msgs {
@@ -76,6 +80,9 @@ func TestDecodeRefuses(t *testing.T) {
 		{"bad mode", frame(&Msg{Type: MsgMkdir, Path: "d", Mode: 0o7777 + 1}), "mode"},
 		{"short hash", frame(&Msg{Type: MsgFileEnd, Hash: []byte{1}}), "hash of 1 bytes"},
 		{"bad kind", frame(&Msg{Type: MsgEntry, Path: "a", Kind: 9}), "kind 9"},
+		{"hash request outside", frame(&Msg{Type: MsgHashRequest, Path: "../x"}), "'..' element"},
+		{"short hash reply", frame(&Msg{Type: MsgHashReply, Path: "x", Hash: []byte{1}}), "hash of 1 bytes"},
+		{"signature of too few sums", frame(&Msg{Type: MsgSignature, Size: 5000, Block: 2048, Strong: 2, Data: make([]byte, 12)}), "12 bytes of sums for 3 blocks"},
 	} {
 		_, err := ReadMsg(bufio.NewReader(bytes.NewReader(c.data)))
 		if err == nil || !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), c.want) {
@@ -92,6 +99,10 @@ func FuzzDecode(f *testing.F) {
 	f.Add(AppendMsg(nil, &Msg{Type: MsgEntry, Path: "x", Kind: KindFile}))
 	f.Add(AppendMsg(nil, &Msg{Type: MsgFileEnd, Hash: make([]byte, 32)}))
 	f.Add([]byte{byte(MsgHello), 3, 1, 0, 0})
+	f.Add(AppendMsg(nil, &Msg{Type: MsgSignature, Seq: 2, Size: 5000, Block: 2048, Strong: 2, Data: make([]byte, 18)}))
+	f.Add(AppendMsg(nil, &Msg{Type: MsgHashRequest, Path: "a/b"}))
+	f.Add(AppendMsg(nil, &Msg{Type: MsgHashReply, Path: "a/b", Hash: make([]byte, 32)}))
+	f.Add(AppendMsg(nil, &Msg{Type: MsgResumeOffer, Seq: 2, Offset: 10, Hash: make([]byte, 32)}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := bufio.NewReader(bytes.NewReader(data))
 		for {
@@ -104,6 +115,16 @@ func FuzzDecode(f *testing.F) {
 			}
 			if m.Type == MsgRename && CheckPath(m.Path2) != nil {
 				t.Fatalf("accepted rename target %q", m.Path2)
+			}
+			if m.Type == MsgSignature {
+				// What the sender indexes without further checks must hold together.
+				sig := SignatureOf(m)
+				if sig.blocks() != int((m.Size+m.Block-1)/m.Block) || sig.BlockSize <= 0 {
+					t.Fatalf("accepted a signature of %d sums for %d bytes in blocks of %d", sig.blocks(), m.Size, m.Block)
+				}
+				if sig.blocks() > 0 {
+					newMatcher(sig)
+				}
 			}
 			again, err := ReadMsg(bufio.NewReader(bytes.NewReader(AppendMsg(nil, m))))
 			if err != nil {

@@ -1,10 +1,8 @@
 package sync
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 )
 
@@ -80,19 +78,5 @@ func TestQueueSurvivesCutOffLine(t *testing.T) {
 	}
 	if op, _, _ := q.Next(0); op.Seq != 2 {
 		t.Errorf("%+v", op)
-	}
-}
-
-func TestSignature(t *testing.T) {
-	if BlockSize(1<<20) != 64<<10 || BlockSize(10<<30) <= 64<<10 || (10<<30)/BlockSize(10<<30) >= maxBlocks {
-		t.Errorf("block sizes: %d for 1 MiB, %d for 10 GiB", BlockSize(1<<20), BlockSize(10<<30))
-	}
-	data := []byte(strings.Repeat("a", 100) + strings.Repeat("b", 60))
-	sig, err := Signature(bytes.NewReader(data), 64)
-	if err != nil || len(sig) != 3*blockHashSize {
-		t.Fatalf("signature of 160 bytes in blocks of 64: %d bytes, %v", len(sig), err)
-	}
-	if string(sig[2*blockHashSize:]) != string(blockHash(data[128:])) {
-		t.Error("the last, short block is not hashed as it is")
 	}
 }

@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -229,6 +230,7 @@ type rsession struct {
 	pending  []*incoming // complete files, not yet fsynced and renamed
 	pendingN int64       // their bytes
 	frame    []byte      // the buffer frames are read into, one at a time
+	copyBuf  []byte      // the buffer Copy frames are copied through
 	lastSeq  uint64      // the last operation done (or refused)
 	acked    uint64      // the last Ack sent
 }
@@ -333,7 +335,7 @@ func opSeq(m *Msg) uint64 {
 // the sender keeps the operation and everything after it and tries again later.
 func (s *rsession) report(m *Msg, err error) error {
 	seq := m.Seq
-	if m.Type == MsgData || m.Type == MsgFileEnd {
+	if m.Type == MsgData || m.Type == MsgCopy || m.Type == MsgFileEnd {
 		seq = s.lastSeq
 	}
 	var oe *opError
@@ -494,7 +496,10 @@ func (s *rsession) copy(m *Msg) error {
 	if in.base == nil {
 		return fmt.Errorf("%w: Copy in a file that is not a delta", ErrProtocol)
 	}
-	n, err := io.Copy(io.MultiWriter(in.f, in.h), io.NewSectionReader(in.base, int64(m.Offset), int64(m.Size)))
+	if s.copyBuf == nil {
+		s.copyBuf = make([]byte, 1<<20)
+	}
+	n, err := io.CopyBuffer(io.MultiWriter(in.f, in.h), io.NewSectionReader(in.base, int64(m.Offset), int64(m.Size)), s.copyBuf)
 	if err == nil && n != int64(m.Size) {
 		err = fmt.Errorf("the old file has %d bytes at %d, not %d (changed meanwhile)", n, m.Offset, m.Size)
 	}
@@ -670,14 +675,17 @@ func (s *rsession) resumeOffer(m *Msg) error {
 			}
 		}
 		// The file being replaced, if any: its signature lets the sender send only
-		// the blocks that changed.
+		// what this file lacks.
 		if offer.Offset == 0 {
 			if fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0); err == nil {
 				f := os.NewFile(uintptr(fd), name)
 				if info, err := f.Stat(); err == nil && info.Mode().IsRegular() && info.Size() > 0 {
-					bs := BlockSize(info.Size())
-					if sig, err := Signature(f, bs); err == nil {
-						offer.Size, offer.Data = uint64(bs), sig
+					if sig, err := MakeSignature(bufio.NewReaderSize(f, 1<<20), info.Size()); err == nil {
+						if err := s.w.send(sig.Msg(m.Seq)); err != nil {
+							f.Close()
+							unix.Close(dirfd)
+							return err
+						}
 					}
 				}
 				f.Close()

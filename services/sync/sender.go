@@ -82,12 +82,14 @@ type Sender struct {
 	compare bool // a full comparison is due
 	paused  bool
 	wake    chan struct{}
+	// whole holds the paths whose delta failed at the target: sent whole next time.
+	whole map[string]bool
 }
 
 // NewSender prepares a job; Run runs it.
 func NewSender(j *Job, id *Identity, k KeepAlive, stateDir string) *Sender {
 	s := &Sender{Job: j, ID: id, KeepAlive: k, StateDir: stateDir, log: slog.With("sync", j.Name),
-		exclude: NewExcluder(j.Exclude), compare: true, wake: make(chan struct{}, 1)}
+		exclude: NewExcluder(j.Exclude), compare: true, wake: make(chan struct{}, 1), whole: map[string]bool{}}
 	s.st = JobStatus{Name: j.Name, Source: j.Source, Target: j.Target, State: StateDisconnected, PeerFingerprint: j.Peer}
 	if j.Rsync {
 		s.st.Note = fmt.Sprintf("rsync:// target: sent by the rsync program with --timeout=%d; keepalive and TCP_USER_TIMEOUT are not tuned on its connection, renames are sent as new files",
@@ -335,7 +337,7 @@ func (s *Sender) connectAndSend(ctx context.Context) error {
 		}
 	})
 
-	ss := &session{s: s, w: w, manifest: make(chan *Msg, 1024), offers: make(chan *Msg, 1), acked: make(chan struct{}, 1)}
+	ss := &session{s: s, w: w, manifest: make(chan *Msg, 1024), offers: make(chan resumeAnswer, 1), acked: make(chan struct{}, 1), deltas: map[uint64]string{}}
 	ss.cond = gosync.NewCond(&ss.mu)
 	ss.bytesBase = s.Status().BytesSent
 	go w.heartbeat(heartbeatInterval(s.KeepAlive), heartbeatTimeout(s.KeepAlive), ss.busy)
@@ -376,13 +378,22 @@ type session struct {
 	buf       []byte   // the send loop's read buffer
 	closed    bool
 	err       error
+	deltas    map[uint64]string // files sent as deltas, by wire number, until acknowledged
 
 	manifest  chan *Msg
-	offers    chan *Msg
+	offers    chan resumeAnswer
+	sig       *Signature    // read by readLoop, waiting for its ResumeOffer
 	acked     chan struct{} // an Ack came: a comparison waiting for the queue may start
 	bytesBase int64         // BytesSent before this connection
 	// initialLast is the last change a full comparison queued, until it is acknowledged.
 	initialLast uint64
+}
+
+// resumeAnswer is the target's answer to a ResumeQuery: the offer, and the signature of the
+// file there, if any.
+type resumeAnswer struct {
+	offer *Msg
+	sig   *Signature
 }
 
 // flight is a queued change on the wire: the last wire operation it took, and what it was.
@@ -443,11 +454,14 @@ func (ss *session) readLoop() error {
 			ss.opError(m)
 		case MsgEntry, MsgListEnd:
 			ss.manifest <- m
+		case MsgSignature:
+			ss.sig = SignatureOf(m)
 		case MsgResumeOffer:
 			select {
-			case ss.offers <- m:
+			case ss.offers <- resumeAnswer{m, ss.sig}:
 			default:
 			}
+			ss.sig = nil
 		case MsgPong, MsgPing:
 			if m.Type == MsgPing {
 				ss.w.sendNow(&Msg{Type: MsgPong, Seq: m.Seq})
@@ -470,6 +484,11 @@ func (ss *session) ack(seq uint64) {
 	}
 	ss.inflight = ss.inflight[i:]
 	ss.ackedWire = max(ss.ackedWire, seq)
+	for n := range ss.deltas {
+		if n <= seq {
+			delete(ss.deltas, n)
+		}
+	}
 	initialLast := ss.initialLast
 	if initialLast != 0 && last >= initialLast {
 		ss.initialLast = 0
@@ -510,7 +529,9 @@ func (ss *session) ack(seq uint64) {
 }
 
 // opError logs an operation the target refused. A rename it could not do (the source was
-// not there) becomes a full send of the new path.
+// not there) becomes a full send of the new path; a file sent as a delta that failed there
+// (its old file changed meanwhile, or, most unlikely, a false block match that the
+// end-to-end hash found) is sent again whole.
 func (ss *session) opError(m *Msg) {
 	ss.mu.Lock()
 	var op *Op
@@ -520,12 +541,30 @@ func (ss *session) opError(m *Msg) {
 			break
 		}
 	}
+	delta, isDelta := ss.deltas[m.Seq]
+	delete(ss.deltas, m.Seq)
 	ss.mu.Unlock()
 	ss.s.log.Warn("the target refused an operation", "err", m.Text)
 	ss.s.update(func(st *JobStatus) { st.LastError = m.Text })
-	if op != nil && op.Kind == OpRename && strings.HasPrefix(m.Text, "rename ") {
+	switch {
+	case isDelta:
+		ss.s.mu.Lock()
+		ss.s.whole[delta] = true
+		ss.s.mu.Unlock()
+		ss.s.log.Info("sending a file whole after its delta failed", "path", delta)
+		ss.s.queue.Add(Op{Kind: OpSync, Path: delta})
+	case op != nil && op.Kind == OpRename && strings.HasPrefix(m.Text, "rename "):
 		ss.s.queue.Add(Op{Kind: OpTree, Path: op.To})
 	}
+}
+
+// takeWhole reports whether p's last delta failed, and forgets it.
+func (s *Sender) takeWhole(p string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := s.whole[p]
+	delete(s.whole, p)
+	return w
 }
 
 // Window bounds what is on the wire without an Ack.
@@ -752,7 +791,7 @@ func (ss *session) sendTree(ctx context.Context, p string) (int64, error) {
 // sendFile sends a file's content: FileBegin, Data frames, FileEnd with its BLAKE3 hash. A file
 // of DeltaMinSize or more first asks the target (ResumeQuery) what a cut-off transfer left,
 // and continues from there when that part hashes as this file's first bytes do; otherwise,
-// when the target has a file there, only the blocks that differ from it are sent.
+// when the target has a file there, it is sent as a delta against it (see delta.go).
 func (ss *session) sendFile(ctx context.Context, p string) (int64, error) {
 	fd, err := unix.Open(filepath.Join(ss.s.Job.Source, p), unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
@@ -767,20 +806,25 @@ func (ss *session) sendFile(ctx context.Context, p string) (int64, error) {
 	seq := ss.nextSeq()
 	h := NewContentHash()
 	var offset int64
-	var offer *Msg
+	var sig *Signature
 	if st.Size >= DeltaMinSize {
-		if offset, h, offer, err = ss.resume(ctx, f, p, seq, &st); err != nil {
+		if offset, h, sig, err = ss.resume(ctx, f, p, seq, &st); err != nil {
 			return 0, err
 		}
 	}
 	begin := &Msg{Type: MsgFileBegin, Seq: seq, Path: p, Mode: st.Mode & 0o7777, Mtime: st.Mtim.Nano(), Size: uint64(st.Size), Offset: uint64(offset)}
 	var sent int64
-	if offset == 0 && offer != nil && offer.Size > 0 && len(offer.Data) > 0 {
+	if offset == 0 && sig != nil && !ss.s.takeWhole(p) {
 		begin.Flag = true
 		if err := ss.w.send(begin); err != nil {
 			return 0, err
 		}
-		sent, err = ss.sendDelta(ctx, f, h, int64(offer.Size), offer.Data)
+		ss.mu.Lock()
+		ss.deltas[seq] = p
+		ss.mu.Unlock()
+		out := &wireDelta{w: ss.w}
+		err = newMatcher(sig).diff(f, h, out, ctx.Err)
+		sent = out.sent
 	} else {
 		if err := ss.w.send(begin); err != nil {
 			return 0, err
@@ -795,6 +839,21 @@ func (ss *session) sendFile(ctx context.Context, p string) (int64, error) {
 	}
 	ss.s.update(func(st *JobStatus) { st.FilesSent++ })
 	return sent, nil
+}
+
+// wireDelta sends a delta's parts as Data and Copy frames.
+type wireDelta struct {
+	w    *wire
+	sent int64 // bytes of Data
+}
+
+func (d *wireDelta) literal(p []byte) error {
+	d.sent += int64(len(p))
+	return d.w.send(&Msg{Type: MsgData, Data: p})
+}
+
+func (d *wireDelta) copy(offset, n int64) error {
+	return d.w.send(&Msg{Type: MsgCopy, Offset: uint64(offset), Size: uint64(n)})
 }
 
 // sendData sends f from offset on as Data frames, hashing it into h.
@@ -829,87 +888,38 @@ func (ss *session) sendData(ctx context.Context, f *os.File, h hash.Hash, offset
 	}
 }
 
-// sendDelta sends f against the target's signature sig of blocks of bs bytes: a Copy for
-// every run of blocks the target has the same, Data for the rest.
-func (ss *session) sendDelta(ctx context.Context, f *os.File, h hash.Hash, bs int64, sig []byte) (int64, error) {
-	buf := make([]byte, bs)
-	var sent, runStart, runLen, off int64
-	flush := func() error {
-		if runLen == 0 {
-			return nil
-		}
-		err := ss.w.send(&Msg{Type: MsgCopy, Offset: uint64(runStart), Size: uint64(runLen)})
-		runLen = 0
-		return err
-	}
-	for ; ; off += bs {
-		n, rerr := io.ReadFull(f, buf)
-		if n == 0 {
-			break
-		}
-		block := buf[:n]
-		h.Write(block)
-		i := off / bs
-		if (i+1)*blockHashSize <= int64(len(sig)) && string(blockHash(block)) == string(sig[i*blockHashSize:(i+1)*blockHashSize]) {
-			if runLen == 0 {
-				runStart = off
-			}
-			runLen += int64(n)
-		} else {
-			if err := flush(); err != nil {
-				return sent, err
-			}
-			for j := 0; j < n; j += DataChunk {
-				if err := ss.w.send(&Msg{Type: MsgData, Data: block[j:min(j+DataChunk, n)]}); err != nil {
-					return sent, err
-				}
-			}
-			sent += int64(n)
-		}
-		if ctx.Err() != nil {
-			return sent, ctx.Err()
-		}
-		if rerr == io.ErrUnexpectedEOF || rerr == io.EOF {
-			break
-		}
-		if rerr != nil {
-			return sent, fmt.Errorf("reading %s: %w", f.Name(), rerr)
-		}
-	}
-	return sent, flush()
-}
-
 // resume asks the target about p: it returns where to continue (0: from the start), the
-// hash of the bytes before that point, and the target's answer (with the signature of the
-// file p replaces there, if any).
-func (ss *session) resume(ctx context.Context, f *os.File, p string, seq uint64, st *unix.Stat_t) (int64, hash.Hash, *Msg, error) {
+// hash of the bytes before that point, and the signature of the file p replaces there, if
+// any.
+func (ss *session) resume(ctx context.Context, f *os.File, p string, seq uint64, st *unix.Stat_t) (int64, hash.Hash, *Signature, error) {
 	q := &Msg{Type: MsgResumeQuery, Seq: seq, Path: p, Size: uint64(st.Size), Mtime: st.Mtim.Nano()}
 	done := ss.ask()
 	defer done()
 	if err := ss.w.sendNow(q); err != nil {
 		return 0, nil, nil, err
 	}
-	var offer *Msg
+	var answer resumeAnswer
 	select {
-	case offer = <-ss.offers:
+	case answer = <-ss.offers:
 	case <-ss.w.closed:
 		return 0, nil, nil, ss.wireErr()
 	case <-ctx.Done():
 		return 0, nil, nil, ctx.Err()
 	}
+	offer, sig := answer.offer, answer.sig
 	h := NewContentHash()
 	if offer.Offset == 0 || offer.Offset > uint64(st.Size) {
-		return 0, h, offer, nil
+		return 0, h, sig, nil
 	}
 	if err := copyPrefix(h, f, int64(offer.Offset)); err != nil {
-		return 0, NewContentHash(), offer, nil
+		return 0, NewContentHash(), sig, nil
 	}
 	if string(h.Sum(nil)) != string(offer.Hash) {
 		ss.s.log.Info("the target's part of a file differs from it; sending it whole", "path", p)
-		return 0, NewContentHash(), offer, nil
+		return 0, NewContentHash(), sig, nil
 	}
 	ss.s.log.Info("resuming a file cut off before", "path", p, "offset", offer.Offset, "size", st.Size)
-	return int64(offer.Offset), h, offer, nil
+	return int64(offer.Offset), h, nil, nil
 }
 
 // fullComparison lists the target's module and the source, and queues what differs:

@@ -12,6 +12,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"io/fs"
 	"math"
@@ -20,6 +21,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -29,6 +31,13 @@ import (
 
 	"github.com/hostkit/hostkit/internal/repo"
 )
+
+// syncParts picks items of issue 7's Performance list by number (-sync-parts 4,6), so
+// that one of them can be measured again alone; "" runs them all.
+var syncParts = flag.String("sync-parts", "", "with -sync-only: the items of issue 7's list to run, e.g. 4 or 4,6 (5 and 6 send the file 4 makes; default: all)")
+
+// issueItem is the number in issue 7's list of each part benchSync runs, in its order.
+var issueItem = []int{1, 2, 3, 4, 6, 7, 5}
 
 // syncBench is the bench's work directory and its anchors.
 type syncBench struct {
@@ -64,7 +73,11 @@ func benchSync() error {
 	defer func() { b.rsyncd.Process.Kill(); b.rsyncd.Wait() }()
 
 	fmt.Println("hostkit-syncd against lsyncd + rsync daemon and rsync -a, loopback, one run each")
-	for _, part := range []func() error{b.latency, b.burst, b.initial, b.largeFile, b.killResume, b.memory, b.deadPeer} {
+	parts := []func() error{b.latency, b.burst, b.initial, b.largeFile, b.killResume, b.memory, b.deadPeer}
+	for i, part := range parts {
+		if *syncParts != "" && !slices.Contains(strings.Split(*syncParts, ","), strconv.Itoa(issueItem[i])) {
+			continue
+		}
 		if err := part(); err != nil {
 			return fmt.Errorf("sync: %w", err)
 		}
