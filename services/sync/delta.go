@@ -2,9 +2,11 @@ package sync
 
 import (
 	"encoding/binary"
+	"fmt"
 	"hash"
 	"io"
 	"math/bits"
+	"os"
 
 	"github.com/zeebo/blake3"
 )
@@ -343,6 +345,23 @@ func (m *matcher) diff(r io.Reader, h hash.Hash, out deltaOut, stop func() error
 // prefixes, HashReply): BLAKE3, twice as fast as SHA-256 even with the CPU's SHA
 // instructions, and as strong for this. Both ends hash every byte, so it bounds throughput.
 func NewContentHash() hash.Hash { return blake3.New() }
+
+// hashRegular returns the content hash of f, which must be a regular file (anything else,
+// opened by a name from the wire or a tree, is not read).
+func hashRegular(f *os.File) ([]byte, error) {
+	info, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", f.Name())
+	}
+	h := NewContentHash()
+	if _, err := io.CopyBuffer(h, f, make([]byte, 1<<20)); err != nil {
+		return nil, err
+	}
+	return h.Sum(nil), nil
+}
 
 // ContentSum is NewContentHash's sum of b.
 func ContentSum(b []byte) []byte {

@@ -289,6 +289,8 @@ func (s *rsession) run() error {
 			}
 		case MsgResumeQuery:
 			err = s.resumeOffer(m)
+		case MsgHashRequest:
+			err = s.hashReply(m)
 		case MsgFileBegin:
 			oerr = s.begin(m)
 		case MsgData:
@@ -694,6 +696,23 @@ func (s *rsession) resumeOffer(m *Msg) error {
 		unix.Close(dirfd)
 	}
 	return s.w.sendNow(offer)
+}
+
+// hashReply answers a HashRequest with the content hash of the regular file at m.Path, or
+// with none when there is no such file (any more).
+func (s *rsession) hashReply(m *Msg) error {
+	reply := &Msg{Type: MsgHashReply, Path: m.Path}
+	if dirfd, name, err := s.rt.parent(m.Path, false); err == nil {
+		if fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0); err == nil {
+			f := os.NewFile(uintptr(fd), m.Path)
+			if sum, err := hashRegular(f); err == nil {
+				reply.Hash = sum
+			}
+			f.Close()
+		}
+		unix.Close(dirfd)
+	}
+	return s.w.send(reply)
 }
 
 func (s *rsession) mkdir(m *Msg) error {

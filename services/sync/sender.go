@@ -380,7 +380,7 @@ type session struct {
 	err       error
 	deltas    map[uint64]string // files sent as deltas, by wire number, until acknowledged
 
-	manifest  chan *Msg
+	manifest  chan *Msg // the answers to ListRequest and HashRequest
 	offers    chan resumeAnswer
 	sig       *Signature    // read by readLoop, waiting for its ResumeOffer
 	acked     chan struct{} // an Ack came: a comparison waiting for the queue may start
@@ -452,7 +452,7 @@ func (ss *session) readLoop() error {
 				return err
 			}
 			ss.opError(m)
-		case MsgEntry, MsgListEnd:
+		case MsgEntry, MsgListEnd, MsgHashReply:
 			ss.manifest <- m
 		case MsgSignature:
 			ss.sig = SignatureOf(m)
@@ -923,8 +923,11 @@ func (ss *session) resume(ctx context.Context, f *os.File, p string, seq uint64,
 }
 
 // fullComparison lists the target's module and the source, and queues what differs:
-// entries missing or different there (size, mtime, mode, type, link target), and with
-// Delete=yes what is there only. Excluded paths are neither sent nor deleted.
+// entries missing or different there (size, mode, type, link target, or a file's content),
+// and with Delete=yes what is there only. Excluded paths are neither sent nor deleted. A
+// file of the same size whose mtime differs is hashed on both sides first (see
+// sameContent): when only its mtime changed (a touch, a copy that did not keep times, a
+// restore), only the mtime is sent.
 func (ss *session) fullComparison(ctx context.Context) error {
 	s := ss.s
 	s.update(func(st *JobStatus) {
@@ -954,6 +957,7 @@ func (ss *session) fullComparison(ctx context.Context) error {
 		}
 	}
 	var ops []Op
+	var retimed []Entry // same size, another mtime: hashed before anything is sent
 	fd, err := unix.Open(s.Job.Source, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("opening Source=%s: %w", s.Job.Source, err)
@@ -972,8 +976,10 @@ func (ss *session) fullComparison(ctx context.Context) error {
 				ops = append(ops, Op{Kind: OpDelete, Path: e.Path})
 			}
 			ops = append(ops, Op{Kind: OpSync, Path: e.Path, Size: e.Size})
-		case e.Kind == KindFile && (r.Size != e.Size || r.Mtime != e.Mtime):
+		case e.Kind == KindFile && r.Size != e.Size:
 			ops = append(ops, Op{Kind: OpSync, Path: e.Path, Size: e.Size})
+		case e.Kind == KindFile && r.Mtime != e.Mtime:
+			retimed = append(retimed, e)
 		case e.Kind != KindSymlink && r.Mode != e.Mode&^(unix.S_ISUID|unix.S_ISGID):
 			ops = append(ops, Op{Kind: OpAttr, Path: e.Path})
 		}
@@ -982,6 +988,21 @@ func (ss *session) fullComparison(ctx context.Context) error {
 	unix.Close(fd)
 	if err != nil {
 		return err
+	}
+	var unchanged int
+	if len(retimed) > 0 {
+		same, err := ss.sameContent(ctx, retimed)
+		if err != nil {
+			return err
+		}
+		for i, e := range retimed {
+			if same[i] {
+				unchanged++
+				ops = append(ops, Op{Kind: OpAttr, Path: e.Path})
+			} else {
+				ops = append(ops, Op{Kind: OpSync, Path: e.Path, Size: e.Size})
+			}
+		}
 	}
 	if s.Job.Delete {
 		var gone []string
@@ -1007,7 +1028,7 @@ func (ss *session) fullComparison(ctx context.Context) error {
 		ss.initialLast = s.queue.LastSeq()
 	}
 	ss.mu.Unlock()
-	s.log.Info("compared", "entries", scanned, "changes", len(ops), "took", time.Since(start).Round(time.Millisecond).String())
+	s.log.Info("compared", "entries", scanned, "changes", len(ops), "hashed", len(retimed), "only_mtime", unchanged, "took", time.Since(start).Round(time.Millisecond).String())
 	s.update(func(st *JobStatus) {
 		st.ScanEntries, st.InitialTotal, st.InitialDone = scanned, int64(len(ops)), 0
 		if len(ops) == 0 {
@@ -1018,4 +1039,61 @@ func (ss *session) fullComparison(ctx context.Context) error {
 		}
 	})
 	return nil
+}
+
+// hashAhead bounds the HashRequests sent before their answers are read, so that neither
+// side's buffers fill while the other waits.
+const hashAhead = 256
+
+// sameContent asks the target for the BLAKE3 of each file in files (HashRequest), hashes
+// its own copy meanwhile, and reports for each whether the two are the same. It stays
+// cheap: only files whose size is the same at both ends and whose mtime differs are
+// hashed, each side reads each of them once (the target ahead of the sender, in
+// parallel), which costs no more than the delta or transfer it may save, and the wire
+// carries a path and 32 bytes each way.
+func (ss *session) sameContent(ctx context.Context, files []Entry) ([]bool, error) {
+	same := make([]bool, len(files))
+	asked := 0
+	for i, e := range files {
+		if asked < len(files) && asked-i <= hashAhead/2 {
+			for asked < len(files) && asked < i+hashAhead {
+				if err := ss.w.send(&Msg{Type: MsgHashRequest, Path: files[asked].Path}); err != nil {
+					return nil, err
+				}
+				asked++
+			}
+			if err := ss.w.flush(); err != nil {
+				return nil, err
+			}
+		}
+		var m *Msg
+		select {
+		case reply, ok := <-ss.manifest:
+			if !ok {
+				return nil, ss.wireErr()
+			}
+			m = reply
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if m.Type != MsgHashReply || m.Path != e.Path {
+			return nil, fmt.Errorf("%w: %s %q in answer to HashRequest %q", ErrProtocol, m.Type, m.Path, e.Path)
+		}
+		if m.Hash != nil {
+			local, err := hashFile(filepath.Join(ss.s.Job.Source, e.Path))
+			same[i] = err == nil && string(local) == string(m.Hash)
+		}
+	}
+	return same, nil
+}
+
+// hashFile returns the content hash of the regular file at p.
+func hashFile(p string) ([]byte, error) {
+	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), p)
+	defer f.Close()
+	return hashRegular(f)
 }

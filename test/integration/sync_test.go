@@ -700,6 +700,50 @@ func TestSyncDeltaOfChangedLargeFile(t *testing.T) {
 	}
 }
 
+// TestSyncComparisonHashesFirst: files whose size is the same at the target but whose
+// mtime differs (touched, or copied without keeping times) are hashed on both sides by the
+// comparison at start, and only their mtime is sent when the content is the same: the
+// target keeps the very file (its inode), with the new mtime. A file of the same size with
+// other content is sent.
+func TestSyncComparisonHashesFirst(t *testing.T) {
+	p := newSyncPair(t)
+	big := strings.Repeat("0123456789abcdef", 4<<20/16)
+	writeFile(t, filepath.Join(p.src, "touched"), big, 0o644)
+	writeFile(t, filepath.Join(p.src, "dir/small"), "small file", 0o644)
+	writeFile(t, filepath.Join(p.src, "edited"), "same size, first content", 0o644)
+	p.b.start()
+	p.a.start()
+	waitSame(t, "initial sync", p.src, p.dst, 30*time.Second, nil)
+	p.a.stop(syscall.SIGTERM)
+
+	later := time.Now().Add(time.Hour)
+	for _, f := range []string{"touched", "dir/small"} {
+		if err := os.Chtimes(filepath.Join(p.src, f), later, later); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeFile(t, filepath.Join(p.src, "edited"), "same size, other content", 0o644)
+	inodes := map[string]uint64{}
+	for _, f := range []string{"touched", "dir/small", "edited"} {
+		inodes[f] = inode(t, filepath.Join(p.dst, f))
+	}
+	p.a.start()
+	waitSame(t, "after the restart", p.src, p.dst, 30*time.Second, nil)
+	p.a.waitLog("hashed=3 only_mtime=2", 5*time.Second)
+	p.a.stop(syscall.SIGTERM)
+	for _, f := range []string{"touched", "dir/small"} {
+		if inode(t, filepath.Join(p.dst, f)) != inodes[f] {
+			t.Errorf("%s, only touched, was sent again (a new file at the target)", f)
+		}
+	}
+	if inode(t, filepath.Join(p.dst, "edited")) == inodes["edited"] {
+		t.Error("edited, of the same size but other content, is still the old file at the target")
+	}
+	if n := stoppedBytes(t, p.a); n > 64<<10 {
+		t.Errorf("the comparison after a touch of a 4 MiB file took %d bytes on the wire", n)
+	}
+}
+
 // TestSyncToRsyncDaemon: a job with Target=rsync:// sends through the rsync program to a
 // plain rsync daemon (module with auth users and a secrets file), at start and on changes.
 func TestSyncToRsyncDaemon(t *testing.T) {
