@@ -173,6 +173,15 @@ func TestReceiverWritesFiles(t *testing.T) {
 	if strings.Join(paths, " ") == "" || strings.Contains(strings.Join(paths, " "), tmpPrefix) {
 		t.Errorf("manifest %v", paths)
 	}
+	// A second listing on the same connection (a Resync) lists the module again.
+	rc.send(&Msg{Type: MsgListRequest})
+	var again []string
+	for m := rc.expect(MsgEntry); m.Type == MsgEntry; m = rc.read() {
+		again = append(again, m.Path)
+	}
+	if strings.Join(again, " ") != strings.Join(paths, " ") {
+		t.Errorf("second manifest %v, first %v", again, paths)
+	}
 }
 
 // TestReceiverPathSafety sends what a hostile sender could: paths out of the module,

@@ -163,9 +163,11 @@ func removeAt(dirfd int, name string) error {
 	return nil
 }
 
-// readNames lists the directory fd (which stays open).
+// readNames lists the directory fd (which stays open). It reads through a descriptor of
+// its own: a dup would share fd's position, and a second listing of the same directory
+// (the module's root at the next ListRequest) would find nothing.
 func readNames(fd int) ([]string, error) {
-	dup, err := unix.Dup(fd)
+	dup, err := unix.Openat(fd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
 	}
