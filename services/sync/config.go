@@ -26,6 +26,9 @@ type Config struct {
 	StateDirectory string
 	Listen         string // host:port; empty: no receiver unless socket-activated
 	KeepAlive      KeepAlive
+	// RescanInterval is how often a job compares its whole tree while part of it could
+	// not be watched (out of inotify watches).
+	RescanInterval time.Duration
 	Modules        []*Module
 	Jobs           []*Job
 }
@@ -81,14 +84,16 @@ func Load(file string) (*Config, error) {
 	c := &Config{
 		StateDirectory: DefaultStateDirectory,
 		KeepAlive:      KeepAlive{Time: 30 * time.Second, Interval: time.Second, Probes: 3, UserTimeout: 33 * time.Second},
+		RescanInterval: DefaultRescanInterval,
 	}
 	opts := []config.Option{
 		{Section: "Sync", Key: "StateDirectory", Set: abs(&c.StateDirectory)},
 		{Section: "Sync", Key: "Listen", Set: hostPort(&c.Listen)},
-		{Section: "Sync", Key: "KeepAliveTimeSec", Set: positive(&c.KeepAlive.Time)},
-		{Section: "Sync", Key: "KeepAliveIntervalSec", Set: positive(&c.KeepAlive.Interval)},
+		{Section: "Sync", Key: "KeepAliveTimeSec", Set: positive(&c.KeepAlive.Time, keepaliveSeconds)},
+		{Section: "Sync", Key: "KeepAliveIntervalSec", Set: positive(&c.KeepAlive.Interval, keepaliveSeconds)},
 		{Section: "Sync", Key: "KeepAliveProbes", Set: probes(&c.KeepAlive.Probes)},
 		{Section: "Sync", Key: "UserTimeoutSec", Set: span(&c.KeepAlive.UserTimeout)},
+		{Section: "Sync", Key: "RescanIntervalSec", Set: positive(&c.RescanInterval, "a comparison of the whole tree is no busy loop")},
 	}
 	module := config.Repeated{Section: "Module", New: func(at config.Place) []config.Option {
 		m := &Module{At: at}
@@ -159,18 +164,21 @@ func (c *Config) check() error {
 	return nil
 }
 
+const keepaliveSeconds = "the kernel counts keepalive in whole seconds"
+
 func abs(dst *string) func(string) error { return config.AbsPath(dst) }
 
 func span(dst *time.Duration) func(string) error { return config.Duration(dst) }
 
-func positive(dst *time.Duration) func(string) error {
+// positive accepts a time of at least a second; why says why, in an error.
+func positive(dst *time.Duration, why string) func(string) error {
 	return func(v string) error {
 		d, err := config.ParseTimespan(v)
 		if err != nil {
 			return err
 		}
 		if d < time.Second {
-			return fmt.Errorf("must be at least 1s (the kernel counts keepalive in whole seconds)")
+			return fmt.Errorf("must be at least 1s (%s)", why)
 		}
 		*dst = d
 		return nil

@@ -25,6 +25,9 @@ func TestLoadExample(t *testing.T) {
 	if c.KeepAlive != want {
 		t.Errorf("keepalive %+v, want %+v", c.KeepAlive, want)
 	}
+	if c.RescanInterval != DefaultRescanInterval {
+		t.Errorf("RescanIntervalSec= defaults to %s", c.RescanInterval)
+	}
 	if c.KeepAlive.DeadPeerTimeout() != 33*time.Second {
 		t.Errorf("dead peer timeout %s", c.KeepAlive.DeadPeerTimeout())
 	}
@@ -49,13 +52,13 @@ func TestLoadDefaultsAndDropIns(t *testing.T) {
 	file := filepath.Join(dir, "sync.conf")
 	write(t, file, "[Job]\nName=a\nSource=/a\nTarget=h/a\nPeer="+fp1+"\n")
 	write(t, file+".d/10-more.conf", "[Job]\nName=b\nSource=/b\nTarget=rsync://h/b\nPasswordFile=/etc/pw\nDelete=no\nDelay=2s\nBandwidthLimit=10M\n"+
-		"[Module]\nName=in\nPath=/in\nPeer="+fp1+"\nPeer="+fp1+"\n[Sync]\nListen=127.0.0.1:9000\n")
+		"[Module]\nName=in\nPath=/in\nPeer="+fp1+"\nPeer="+fp1+"\n[Sync]\nListen=127.0.0.1:9000\nRescanIntervalSec=10s\n")
 	c, err := Load(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.StateDirectory != DefaultStateDirectory || c.Listen != "127.0.0.1:9000" {
-		t.Errorf("state %q listen %q", c.StateDirectory, c.Listen)
+	if c.StateDirectory != DefaultStateDirectory || c.Listen != "127.0.0.1:9000" || c.RescanInterval != 10*time.Second {
+		t.Errorf("state %q listen %q rescan %s", c.StateDirectory, c.Listen, c.RescanInterval)
 	}
 	a, b := c.Jobs[0], c.Jobs[1]
 	if a.Address != "h:8730" || !a.Delete {
@@ -84,6 +87,7 @@ func TestLoadErrors(t *testing.T) {
 		{"unknown key", "[Job]\nFrobnicate=1\n", ":2: unknown key Frobnicate= in [Job]"},
 		{"bad probes", "[Sync]\nKeepAliveProbes=0\n", ":2: [Sync] KeepAliveProbes=0: not a number of probes"},
 		{"short keepalive", "[Sync]\nKeepAliveTimeSec=500ms\n", "must be at least 1s"},
+		{"no rescan", "[Sync]\nRescanIntervalSec=0\n", ":2: [Sync] RescanIntervalSec=0: must be at least 1s"},
 		{"bad listen", "[Sync]\nListen=8730\n", ":2: [Sync] Listen=8730: not host:port"},
 		{"password without rsync", "[Job]\nName=a\nSource=/a\nTarget=h/m\nPeer=" + fp1 + "\nPasswordFile=/p\n", "PasswordFile= is for rsync:// targets only"},
 		{"bad glob", "[Job]\nExclude=[\n", "bad glob"},

@@ -31,6 +31,7 @@ func NewDaemon(c *Config, changed func()) (*Daemon, error) {
 	}
 	for _, j := range c.Jobs {
 		s := NewSender(j, id, c.KeepAlive, c.StateDirectory)
+		s.RescanInterval = c.RescanInterval
 		s.Changed = changed
 		d.Senders = append(d.Senders, s)
 	}

@@ -69,6 +69,9 @@ type Sender struct {
 	ID        *Identity
 	KeepAlive KeepAlive
 	StateDir  string
+	// RescanInterval is how often the whole tree is compared while part of it is not
+	// watched (out of inotify watches); NewSender sets DefaultRescanInterval.
+	RescanInterval time.Duration
 	// Changed, when set, is called after the status changed.
 	Changed func()
 
@@ -88,7 +91,7 @@ type Sender struct {
 
 // NewSender prepares a job; Run runs it.
 func NewSender(j *Job, id *Identity, k KeepAlive, stateDir string) *Sender {
-	s := &Sender{Job: j, ID: id, KeepAlive: k, StateDir: stateDir, log: slog.With("sync", j.Name),
+	s := &Sender{Job: j, ID: id, KeepAlive: k, StateDir: stateDir, RescanInterval: DefaultRescanInterval, log: slog.With("sync", j.Name),
 		exclude: NewExcluder(j.Exclude), compare: true, wake: make(chan struct{}, 1), whole: map[string]bool{}}
 	s.st = JobStatus{Name: j.Name, Source: j.Source, Target: j.Target, State: StateDisconnected, PeerFingerprint: j.Peer}
 	if j.Rsync {
@@ -180,9 +183,8 @@ func QueueFile(stateDir, job string) string {
 // SourceRetry is how often a job whose source is missing looks again.
 var SourceRetry = 5 * time.Second
 
-// RescanInterval is how often a job compares the whole tree when part of it could not be
-// watched (out of inotify watches).
-var RescanInterval = time.Minute
+// DefaultRescanInterval is RescanIntervalSec='s default.
+const DefaultRescanInterval = time.Minute
 
 // Run runs the job until ctx ends. It returns an error only when the job cannot start
 // (the source cannot be watched, the queue cannot be opened); everything later is
@@ -240,9 +242,7 @@ func (s *Sender) Run(ctx context.Context) error {
 	done := make(chan error, 1)
 	go func() { done <- w.Run() }()
 	defer func() { w.Close(); <-done }()
-	if w.Unwatched() {
-		go s.rescan(ctx)
-	}
+	go s.rescan(ctx, w)
 
 	send := s.connectAndSend
 	if s.Job.Rsync {
@@ -283,16 +283,19 @@ func (s *Sender) Run(ctx context.Context) error {
 	return nil
 }
 
-// rescan compares the whole tree every RescanInterval while part of it is unwatched.
-func (s *Sender) rescan(ctx context.Context) {
-	t := time.NewTicker(RescanInterval)
+// rescan compares the whole tree every RescanInterval while part of it is unwatched, at
+// start or since a directory made later could not be watched.
+func (s *Sender) rescan(ctx context.Context, w *Watcher) {
+	t := time.NewTicker(s.RescanInterval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			s.Resync()
+			if w.Unwatched() {
+				s.Resync()
+			}
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -69,8 +70,8 @@ func (w *Watcher) Watch(rel string, found func(Entry)) error {
 	if err != nil {
 		if errors.Is(err, unix.ENOSPC) {
 			if !w.unwatched.Load() {
-				w.log.Error("out of inotify watches: the rest of the tree is rescanned periodically instead; raise the limit with sysctl fs.inotify.max_user_watches (now "+readSysctl("fs/inotify/max_user_watches")+")",
-					"path", abs)
+				w.log.Error("out of inotify watches: the rest of the tree is rescanned periodically instead (RescanIntervalSec=); "+watchLimits(),
+					"path", abs, "watches", len(w.paths))
 			}
 			w.unwatched.Store(true)
 			return nil
@@ -297,6 +298,19 @@ func (w *Watcher) forget(dir string) {
 			delete(w.wds, p)
 		}
 	}
+}
+
+// watchLimits says which sysctl to raise: fs.inotify.max_user_watches, and the user
+// namespace's own user.max_inotify_watches when that is lower (a container's limit).
+func watchLimits() string {
+	global, ns := readSysctl("fs/inotify/max_user_watches"), readSysctl("user/max_inotify_watches")
+	s := "raise the limit with sysctl fs.inotify.max_user_watches (now " + global + ")"
+	g, err1 := strconv.ParseInt(global, 10, 64)
+	n, err2 := strconv.ParseInt(ns, 10, 64)
+	if err1 == nil && err2 == nil && n < g {
+		s += ", and user.max_inotify_watches of this user namespace (now " + ns + ")"
+	}
+	return s
 }
 
 func readSysctl(name string) string {

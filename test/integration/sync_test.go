@@ -36,7 +36,8 @@ type syncHost struct {
 	state  string
 	fp     string
 	bin    string
-	extra  string // netns: run inside this network namespace (see sync_netns_test.go)
+	extra  string   // netns: run inside this network namespace (see sync_netns_test.go)
+	wrap   []string // a command the daemon runs under (its argv follows)
 	cmd    *exec.Cmd
 	exited chan struct{}
 	log    *lockedBuffer
@@ -102,6 +103,7 @@ func (h *syncHost) start(args ...string) {
 	if h.extra != "" {
 		argv = append([]string{"ip", "netns", "exec", h.extra}, argv...)
 	}
+	argv = append(append([]string{}, h.wrap...), argv...)
 	h.cmd = exec.Command(argv[0], argv[1:]...)
 	fmt.Fprintf(h.log, "--- start %s\n", strings.Join(argv, " "))
 	h.cmd.Stderr = h.log
@@ -741,6 +743,48 @@ func TestSyncComparisonHashesFirst(t *testing.T) {
 	}
 	if n := stoppedBytes(t, p.a); n > 64<<10 {
 		t.Errorf("the comparison after a touch of a 4 MiB file took %d bytes on the wire", n)
+	}
+}
+
+// TestSyncOutOfInotifyWatches runs the sender in a user namespace of its own whose
+// inotify watch limit (user.max_inotify_watches, per user namespace) is 5, so that most of
+// a tree of 20 directories cannot be watched, without touching this machine's sysctls: the
+// log names the sysctls to raise, the daemon keeps running, and changes in the unwatched
+// directories still arrive, by the periodic rescan (RescanIntervalSec=1).
+func TestSyncOutOfInotifyWatches(t *testing.T) {
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Fatal("unshare not found: apt-get install util-linux (make deps does)")
+	}
+	if out, err := exec.Command("unshare", "--user", "--map-root-user", "sh", "-c", "echo 5 >/proc/sys/user/max_inotify_watches").CombinedOutput(); err != nil {
+		t.Fatalf("a user namespace with its own inotify limit: unshare --user --map-root-user: %v: %s (user namespaces disabled? sysctl user.max_user_namespaces)", err, out)
+	}
+	p := newSyncPair(t)
+	p.a.configure("RescanIntervalSec=1\n" + jobSection("j", p.src, p.addr+"/m", p.b.fp))
+	p.a.wrap = []string{"unshare", "--user", "--map-root-user", "sh", "-c", `echo 5 >/proc/sys/user/max_inotify_watches && exec "$@"`, "sh"}
+	for i := 0; i < 20; i++ {
+		writeFile(t, filepath.Join(p.src, fmt.Sprintf("d%02d/before", i)), "before", 0o644)
+	}
+	p.b.start()
+	p.a.start()
+	waitSame(t, "initial sync", p.src, p.dst, 30*time.Second, nil)
+	p.a.waitLog("out of inotify watches", 5*time.Second)
+	for _, want := range []string{"sysctl fs.inotify.max_user_watches", "user.max_inotify_watches of this user namespace (now 5)"} {
+		if !strings.Contains(p.a.log.String(), want) {
+			t.Errorf("the log does not say %q", want)
+		}
+	}
+	for i := 0; i < 20; i++ {
+		writeFile(t, filepath.Join(p.src, fmt.Sprintf("d%02d/after", i)), "after", 0o644)
+	}
+	os.Remove(filepath.Join(p.src, "d19/before"))
+	waitSame(t, "changes in watched and unwatched directories", p.src, p.dst, 30*time.Second, nil)
+	select {
+	case <-p.a.exited:
+		t.Fatal("the sender exited")
+	default:
+	}
+	if n := strings.Count(p.a.log.String(), "msg=compared"); n < 2 {
+		t.Errorf("%d comparisons logged, want the first and at least one rescan", n)
 	}
 }
 
