@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"os/signal"
@@ -69,6 +70,14 @@ func serve(ctx context.Context, busSpec, configPath string) error {
 	}
 	lifecycle.Ready(status.line(d))
 	go lifecycle.Watchdog(ctx, func() bool { return true })
+	idle := make(chan error, 1)
+	if len(activated) > 0 && len(d.Senders) == 0 {
+		// Socket-activated and only receiving, as every hostkit daemon: exit when idle,
+		// and the socket starts the service again at the next connection.
+		go func() {
+			idle <- lifecycle.WaitIdle(ctx, c.IdleTimeout, func() time.Duration { return idleFor(d, onBus) })
+		}()
+	}
 
 	select {
 	case err := <-done:
@@ -77,6 +86,14 @@ func serve(ctx context.Context, busSpec, configPath string) error {
 		lifecycle.Notify("STOPPING=1\nSTATUS=Stopping: " + sig.String())
 		slog.Info("stopping", "signal", sig.String())
 		cancel()
+	case err := <-idle:
+		if err != nil {
+			return err
+		}
+		reason := fmt.Sprintf("idle for %s", c.IdleTimeout)
+		lifecycle.Notify("STOPPING=1\nSTATUS=Exiting: " + reason)
+		slog.Info("exiting", "reason", reason)
+		cancel()
 	}
 	select {
 	case err := <-done:
@@ -84,6 +101,18 @@ func serve(ctx context.Context, busSpec, configPath string) error {
 	case <-time.After(stopTimeout):
 		return fmt.Errorf("jobs still running %s after the stop was asked; exiting anyway", stopTimeout)
 	}
+}
+
+// idleFor is how long d has had nothing to do: no connection, and no bus call in flight.
+func idleFor(d *hksync.Daemon, onBus *busService) time.Duration {
+	idle := time.Duration(math.MaxInt64)
+	if d.Receiver != nil {
+		idle = d.Receiver.Idle()
+	}
+	if onBus != nil {
+		idle = min(idle, onBus.svc.Idle())
+	}
+	return idle
 }
 
 func listenAddrs(ls []net.Listener) string {

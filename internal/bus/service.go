@@ -33,6 +33,10 @@ func Open(spec, name string) (*Service, error) {
 	return &Service{Conn: conn, Name: name, calls: calls}, nil
 }
 
+// Idle returns how long no method call has been in flight on the connection; 0 while one
+// is. A daemon that decides on its own when it is idle (not through Serve) asks it.
+func (s *Service) Idle() time.Duration { return s.calls.Idle() }
+
 // Export exports obj on the service's connection (see Export).
 func (s *Service) Export(obj *Object) error { return Export(s.Conn, obj) }
 

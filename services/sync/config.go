@@ -29,8 +29,11 @@ type Config struct {
 	// RescanInterval is how often a job compares its whole tree while part of it could
 	// not be watched (out of inotify watches).
 	RescanInterval time.Duration
-	Modules        []*Module
-	Jobs           []*Job
+	// IdleTimeout is [Daemon] IdleTimeoutSec=: how long a socket-activated daemon without
+	// [Job]s stays without a connection or bus call before it exits (0: never).
+	IdleTimeout time.Duration
+	Modules     []*Module
+	Jobs        []*Job
 }
 
 // KeepAlive is how dead peers are found: the names and meanings of systemd.socket(5)'s
@@ -85,6 +88,7 @@ func Load(file string) (*Config, error) {
 		StateDirectory: DefaultStateDirectory,
 		KeepAlive:      KeepAlive{Time: 30 * time.Second, Interval: time.Second, Probes: 3, UserTimeout: 33 * time.Second},
 		RescanInterval: DefaultRescanInterval,
+		IdleTimeout:    config.DefaultIdleTimeout,
 	}
 	opts := []config.Option{
 		{Section: "Sync", Key: "StateDirectory", Set: abs(&c.StateDirectory)},
@@ -95,6 +99,7 @@ func Load(file string) (*Config, error) {
 		{Section: "Sync", Key: "UserTimeoutSec", Set: span(&c.KeepAlive.UserTimeout)},
 		{Section: "Sync", Key: "RescanIntervalSec", Set: positive(&c.RescanInterval, "a comparison of the whole tree is no busy loop")},
 	}
+	opts = append(opts, config.DaemonOptions(&c.IdleTimeout)...)
 	module := config.Repeated{Section: "Module", New: func(at config.Place) []config.Option {
 		m := &Module{At: at}
 		c.Modules = append(c.Modules, m)

@@ -25,8 +25,8 @@ func TestLoadExample(t *testing.T) {
 	if c.KeepAlive != want {
 		t.Errorf("keepalive %+v, want %+v", c.KeepAlive, want)
 	}
-	if c.RescanInterval != DefaultRescanInterval {
-		t.Errorf("RescanIntervalSec= defaults to %s", c.RescanInterval)
+	if c.RescanInterval != DefaultRescanInterval || c.IdleTimeout != config.DefaultIdleTimeout {
+		t.Errorf("RescanIntervalSec= defaults to %s, IdleTimeoutSec= to %s", c.RescanInterval, c.IdleTimeout)
 	}
 	if c.KeepAlive.DeadPeerTimeout() != 33*time.Second {
 		t.Errorf("dead peer timeout %s", c.KeepAlive.DeadPeerTimeout())
@@ -52,13 +52,13 @@ func TestLoadDefaultsAndDropIns(t *testing.T) {
 	file := filepath.Join(dir, "sync.conf")
 	write(t, file, "[Job]\nName=a\nSource=/a\nTarget=h/a\nPeer="+fp1+"\n")
 	write(t, file+".d/10-more.conf", "[Job]\nName=b\nSource=/b\nTarget=rsync://h/b\nPasswordFile=/etc/pw\nDelete=no\nDelay=2s\nBandwidthLimit=10M\n"+
-		"[Module]\nName=in\nPath=/in\nPeer="+fp1+"\nPeer="+fp1+"\n[Sync]\nListen=127.0.0.1:9000\nRescanIntervalSec=10s\n")
+		"[Module]\nName=in\nPath=/in\nPeer="+fp1+"\nPeer="+fp1+"\n[Sync]\nListen=127.0.0.1:9000\nRescanIntervalSec=10s\n[Daemon]\nIdleTimeoutSec=0\n")
 	c, err := Load(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.StateDirectory != DefaultStateDirectory || c.Listen != "127.0.0.1:9000" || c.RescanInterval != 10*time.Second {
-		t.Errorf("state %q listen %q rescan %s", c.StateDirectory, c.Listen, c.RescanInterval)
+	if c.StateDirectory != DefaultStateDirectory || c.Listen != "127.0.0.1:9000" || c.RescanInterval != 10*time.Second || c.IdleTimeout != 0 {
+		t.Errorf("state %q listen %q rescan %s idle %s", c.StateDirectory, c.Listen, c.RescanInterval, c.IdleTimeout)
 	}
 	a, b := c.Jobs[0], c.Jobs[1]
 	if a.Address != "h:8730" || !a.Delete {

@@ -52,12 +52,6 @@ func (d *Daemon) Sender(name string) *Sender {
 // is logged and reported in its status; the others run on. It returns once everything
 // has stopped.
 func (d *Daemon) Run(ctx context.Context, listeners []net.Listener) error {
-	if d.Receiver == nil && len(listeners) > 0 {
-		// hostkit-syncd.socket enabled on a host without modules: every sender is told
-		// so (and the log says it), rather than the service failing at each connection.
-		slog.Warn("sockets were passed but sync.conf has no [Module]: every sender will be refused")
-		d.Receiver = &Receiver{ID: d.ID, KeepAlive: d.Config.KeepAlive}
-	}
 	var wg gosync.WaitGroup
 	errs := make(chan error, len(listeners))
 	for _, l := range listeners {
@@ -89,8 +83,14 @@ func (d *Daemon) Run(ctx context.Context, listeners []net.Listener) error {
 }
 
 // Listeners returns the sockets to receive on: those passed by socket activation, or
-// else Listen= of the configuration, or none.
+// else Listen= of the configuration, or none. Call it before Run.
 func (d *Daemon) Listeners(activated []net.Listener) ([]net.Listener, error) {
+	if d.Receiver == nil && len(activated) > 0 {
+		// hostkit-syncd.socket enabled on a host without modules: every sender is told
+		// so (and the log says it), rather than the service failing at each connection.
+		slog.Warn("sockets were passed but sync.conf has no [Module]: every sender will be refused")
+		d.Receiver = &Receiver{ID: d.ID, KeepAlive: d.Config.KeepAlive}
+	}
 	if len(activated) > 0 || d.Config.Listen == "" {
 		return activated, nil
 	}

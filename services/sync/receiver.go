@@ -32,8 +32,10 @@ type Receiver struct {
 	// Changed, when set, is called after a connection came, went or made progress.
 	Changed func()
 
-	mu    gosync.Mutex
-	peers map[*peer]bool
+	mu     gosync.Mutex
+	peers  map[*peer]bool
+	conns  int       // connections accepted and not yet closed, handshakes included
+	closed time.Time // when the last one closed (or Serve started)
 }
 
 // PeerStatus is one sender connected to this receiver.
@@ -68,6 +70,24 @@ func (r *Receiver) Peers() []PeerStatus {
 	return out
 }
 
+// Idle returns how long the receiver has had no connection; 0 while it has one.
+func (r *Receiver) Idle() time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.conns > 0 {
+		return 0
+	}
+	return time.Since(r.closed)
+}
+
+// connection counts a connection in (+1) or out (-1) for Idle.
+func (r *Receiver) connection(n int) {
+	r.mu.Lock()
+	r.conns += n
+	r.closed = time.Now()
+	r.mu.Unlock()
+}
+
 func (r *Receiver) changed() {
 	if r.Changed != nil {
 		r.Changed()
@@ -78,6 +98,7 @@ func (r *Receiver) changed() {
 func (r *Receiver) Serve(ctx context.Context, l net.Listener) error {
 	stop := context.AfterFunc(ctx, func() { l.Close() })
 	defer stop()
+	r.connection(0)
 	var wg gosync.WaitGroup
 	defer wg.Wait()
 	for {
@@ -94,8 +115,10 @@ func (r *Receiver) Serve(ctx context.Context, l net.Listener) error {
 			return fmt.Errorf("accepting on %s: %w", l.Addr(), err)
 		}
 		wg.Add(1)
+		r.connection(+1)
 		go func() {
 			defer wg.Done()
+			defer r.connection(-1)
 			r.handle(ctx, c)
 		}()
 	}

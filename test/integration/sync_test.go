@@ -788,6 +788,56 @@ func TestSyncOutOfInotifyWatches(t *testing.T) {
 	}
 }
 
+// TestSyncIdleExit: a receive-only hostkit-syncd started by socket activation (here by
+// systemd-socket-activate, which passes the socket as systemd does) exits 0 after
+// IdleTimeoutSec= without a connection, and not while a sender is connected; one that
+// listens by itself (Listen=) does not exit.
+func TestSyncIdleExit(t *testing.T) {
+	activate, err := exec.LookPath("systemd-socket-activate")
+	if err != nil {
+		t.Fatal("systemd-socket-activate not found: apt-get install systemd (make deps does)")
+	}
+	p := newSyncPair(t)
+	p.b.configure("[Daemon]\nIdleTimeoutSec=2\n" + moduleSection("m", p.dst, p.a.fp))
+	p.b.wrap = []string{activate, "--listen=" + p.addr}
+	writeFile(t, filepath.Join(p.src, "f"), "sent to an activated receiver", 0o644)
+	p.b.start()
+	time.Sleep(200 * time.Millisecond) // systemd-socket-activate listens
+	p.a.start()
+	waitSame(t, "sync into the activated receiver", p.src, p.dst, 30*time.Second, nil)
+	p.b.waitLog("msg=starting", 5*time.Second)
+	time.Sleep(4 * time.Second) // twice IdleTimeoutSec=, with the sender connected
+	select {
+	case <-p.b.exited:
+		t.Fatal("the receiver exited while a sender was connected")
+	default:
+	}
+	p.a.stop(syscall.SIGTERM)
+	select {
+	case <-p.b.exited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the receiver did not exit within 10 s of the sender's leaving (IdleTimeoutSec=2)")
+	}
+	if code := p.b.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("the idle receiver exited with %d, want 0", code)
+	}
+	p.b.cmd = nil
+	if !strings.Contains(p.b.log.String(), `reason="idle for 2s"`) {
+		t.Error("the receiver's log does not say it exited for being idle")
+	}
+
+	// Not socket-activated: it stays.
+	p.b.configure("Listen=" + p.addr + "\n[Daemon]\nIdleTimeoutSec=1\n" + moduleSection("m", p.dst, p.a.fp))
+	p.b.wrap = nil
+	p.b.start()
+	time.Sleep(3 * time.Second)
+	select {
+	case <-p.b.exited:
+		t.Fatal("a receiver with Listen= exited when idle")
+	default:
+	}
+}
+
 // TestSyncToRsyncDaemon: a job with Target=rsync:// sends through the rsync program to a
 // plain rsync daemon (module with auth users and a secrets file), at start and on changes.
 func TestSyncToRsyncDaemon(t *testing.T) {

@@ -93,6 +93,7 @@ Peer=%s
 `
 
 	outer := t // the sender on the host runs on through the later steps
+	stopSender := func() {}
 	log.step(t, "2_socket_activation_and_push", func(t *testing.T) {
 		if err := c.WriteFile("/etc/hostkit/sync.conf.d/50-test.conf", []byte(fmt.Sprintf(conf, hostFP, containerFP, containerFP)), 0o644); err != nil {
 			t.Fatal(err)
@@ -101,7 +102,8 @@ Peer=%s
 		if got := activeState(c, "hostkit-syncd.service"); got != "inactive" {
 			t.Errorf("before any connection hostkit-syncd.service is %q, want inactive", got)
 		}
-		sender := startInNetns(outer, c.Leader, bin, "--config", hostConf, "--bus", "none")
+		var sender *lockedLog
+		sender, stopSender = startInNetns(outer, c.Leader, bin, "--config", hostConf, "--bus", "none")
 		dst := filepath.Join(c.Root, "srv/www")
 		if !eventually(30*time.Second, func() bool { return sameTree(src, dst, "cache.tmp") == "" }) {
 			t.Fatalf("the pushed tree did not arrive in /srv/www within 30 s:\n%s\nsender's log:\n%s", sameTree(src, dst, "cache.tmp"), sender.String())
@@ -218,6 +220,42 @@ Peer=%s
 			t.Errorf("Result=%s after the stop, want success", res)
 		}
 	})
+
+	// A receive-only daemon started by the socket exits when idle, and the socket starts
+	// it again at the next connection.
+	log.step(t, "7_idle_exit_and_reactivation", func(t *testing.T) {
+		stopSender()
+		only := fmt.Sprintf("# written by TestSyncService\n[Daemon]\nIdleTimeoutSec=2\n[Module]\nName=www\nPath=/srv/www\nPeer=%s\n", hostFP)
+		if err := c.WriteFile("/etc/hostkit/sync.conf.d/50-test.conf", []byte(only), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		mustExec(t, c, "systemctl", "start", "hostkit-syncd.socket")
+		dst := filepath.Join(c.Root, "srv/www")
+		for round := 1; round <= 2; round++ {
+			writeHostFile(t, filepath.Join(src, fmt.Sprintf("round-%d", round)), "started by the socket\n")
+			sender, stop := startInNetns(t, c.Leader, bin, "--config", hostConf, "--bus", "none")
+			if !eventually(30*time.Second, func() bool { return sameTree(src, dst, "cache.tmp") == "" }) {
+				t.Fatalf("round %d: the change did not arrive within 30 s: %s\nsender's log:\n%s", round, sameTree(src, dst, "cache.tmp"), sender.String())
+			}
+			if got := activeState(c, "hostkit-syncd.service"); got != "active" {
+				t.Errorf("round %d: with a sender connected hostkit-syncd.service is %q, want active", round, got)
+			}
+			stop()
+			if !eventually(20*time.Second, func() bool { return activeState(c, "hostkit-syncd.service") == "inactive" }) {
+				t.Fatalf("round %d: hostkit-syncd.service is %q 20 s after the sender left, want inactive (IdleTimeoutSec=2)", round, activeState(c, "hostkit-syncd.service"))
+			}
+			if res := strings.TrimSpace(mustExec(t, c, "systemctl", "show", "-P", "Result", "hostkit-syncd.service")); res != "success" {
+				t.Errorf("round %d: Result=%s after the idle exit, want success", round, res)
+			}
+			if got := activeState(c, "hostkit-syncd.socket"); got != "active" {
+				t.Errorf("round %d: hostkit-syncd.socket is %q after the idle exit, want active", round, got)
+			}
+		}
+		if j := mustExec(t, c, "journalctl", "-u", "hostkit-syncd.service", "--no-pager"); !strings.Contains(j, "idle for 2s") {
+			t.Error("the journal does not say the daemon exited for being idle")
+		}
+		mustExec(t, c, "systemctl", "stop", "hostkit-syncd.socket")
+	})
 }
 
 func writeHostFile(t *testing.T, p, content string) {
@@ -264,8 +302,8 @@ func (l *lockedLog) String() string {
 }
 
 // startInNetns runs a host program in the network namespace of the process leader (the
-// container's systemd) until the test ends.
-func startInNetns(t *testing.T, leader int, argv ...string) *lockedLog {
+// container's systemd) until the test ends or stop is called; its output is in the log.
+func startInNetns(t *testing.T, leader int, argv ...string) (log *lockedLog, stop func()) {
 	t.Helper()
 	out := &lockedLog{}
 	cmd := exec.Command("nsenter", append([]string{"-t", strconv.Itoa(leader), "-n", "--"}, argv...)...)
@@ -273,11 +311,15 @@ func startInNetns(t *testing.T, leader int, argv ...string) *lockedLog {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-	})
-	return out
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cmd.Process.Signal(syscall.SIGTERM)
+			cmd.Wait()
+		})
+	}
+	t.Cleanup(stop)
+	return out, stop
 }
 
 // sameTree compares the files and symlinks of two trees by content, mode and mtime and
