@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -234,7 +235,7 @@ func (m *managerMethods) Describe() (string, *dbus.Error) {
 }
 
 // control runs f on the job named job ("" for all) for a caller polkit allows.
-func (b *busService) control(sender dbus.Sender, msg dbus.Message, verb, job string, f func(*hksync.Sender)) *dbus.Error {
+func (b *busService) control(sender dbus.Sender, msg dbus.Message, verb, job string, f func(*hksync.Sender) error) *dbus.Error {
 	ok, err := bus.Authorize(b.svc.Conn, sender, manageAction, bus.Interactive(msg))
 	if !ok {
 		why := "polkit said no"
@@ -252,17 +253,29 @@ func (b *busService) control(sender dbus.Sender, msg dbus.Message, verb, job str
 	} else {
 		return dbus.NewError("org.hostkit.Sync1.Error.NoSuchJob", []any{fmt.Sprintf("no job %q in sync.conf", job)})
 	}
+	var errs []error
 	for _, s := range targets {
 		slog.Info(verb, "sync", s.Job.Name, "caller", string(sender))
-		f(s)
+		if err := f(s); err != nil {
+			errs = append(errs, fmt.Errorf("job %s: %w", s.Job.Name, err))
+		}
 	}
 	// The caller reads the properties next: they show the change already.
 	b.refresh()
+	if err := errors.Join(errs...); err != nil {
+		return bus.Failed(fmt.Errorf("%s done, but not kept over a restart: %w", verb, err))
+	}
+	return nil
+}
+
+// resync is Resync in control's shape: it cannot fail.
+func resync(s *hksync.Sender) error {
+	s.Resync()
 	return nil
 }
 
 func (m *managerMethods) Resync(sender dbus.Sender, msg dbus.Message, job string) *dbus.Error {
-	return m.b.control(sender, msg, "resync", job, (*hksync.Sender).Resync)
+	return m.b.control(sender, msg, "resync", job, resync)
 }
 
 func (m *managerMethods) Pause(sender dbus.Sender, msg dbus.Message, job string) *dbus.Error {
@@ -279,7 +292,7 @@ type jobMethods struct {
 }
 
 func (j *jobMethods) Resync(sender dbus.Sender, msg dbus.Message) *dbus.Error {
-	return j.b.control(sender, msg, "resync", j.s.Job.Name, (*hksync.Sender).Resync)
+	return j.b.control(sender, msg, "resync", j.s.Job.Name, resync)
 }
 
 func (j *jobMethods) Pause(sender dbus.Sender, msg dbus.Message) *dbus.Error {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -94,6 +95,9 @@ func NewSender(j *Job, id *Identity, k KeepAlive, stateDir string) *Sender {
 	s := &Sender{Job: j, ID: id, KeepAlive: k, StateDir: stateDir, RescanInterval: DefaultRescanInterval, log: slog.With("sync", j.Name),
 		exclude: NewExcluder(j.Exclude), compare: true, wake: make(chan struct{}, 1), whole: map[string]bool{}}
 	s.st = JobStatus{Name: j.Name, Source: j.Source, Target: j.Target, State: StateDisconnected, PeerFingerprint: j.Peer}
+	if _, err := os.Lstat(PauseFile(stateDir, j.Name)); err == nil {
+		s.paused, s.st.State = true, StatePaused // paused before a restart
+	}
 	if j.Rsync {
 		s.st.Note = fmt.Sprintf("rsync:// target: sent by the rsync program with --timeout=%d; keepalive and TCP_USER_TIMEOUT are not tuned on its connection, renames are sent as new files",
 			rsyncTimeout(k))
@@ -149,16 +153,27 @@ func (s *Sender) Resync() {
 	s.poke()
 }
 
-// Pause stops sending (changes are still queued); Resume sends again.
-func (s *Sender) Pause() { s.setPaused(true) }
+// Pause stops sending (changes are still queued); Resume sends again. Either is kept over a
+// restart (PauseFile); an error says it could not be, and the job is paused (resumed) all
+// the same until then.
+func (s *Sender) Pause() error { return s.setPaused(true) }
 
 // Resume undoes Pause.
-func (s *Sender) Resume() { s.setPaused(false) }
+func (s *Sender) Resume() error { return s.setPaused(false) }
 
-func (s *Sender) setPaused(p bool) {
+// PauseFile is the file whose presence keeps a job paused over a restart.
+func PauseFile(stateDir, job string) string {
+	return filepath.Join(stateDir, "paused", job)
+}
+
+func (s *Sender) setPaused(p bool) error {
 	s.mu.Lock()
 	s.paused = p
 	s.mu.Unlock()
+	err := keepPaused(PauseFile(s.StateDir, s.Job.Name), p)
+	if err != nil {
+		s.log.Error("pause or resume not kept over a restart", "err", err)
+	}
 	s.update(func(st *JobStatus) {
 		if p {
 			st.State = StatePaused
@@ -167,6 +182,34 @@ func (s *Sender) setPaused(p bool) {
 		}
 	})
 	s.poke()
+	return err
+}
+
+// keepPaused makes or removes the file that keeps a job paused, durably (the directory is
+// synced after).
+func keepPaused(file string, paused bool) error {
+	dir := filepath.Dir(file)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	var err error
+	if paused {
+		var f *os.File
+		if f, err = os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600); err == nil {
+			err = f.Close()
+		}
+	} else if err = os.Remove(file); errors.Is(err, fs.ErrNotExist) {
+		err = nil
+	}
+	if err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 func (s *Sender) isPaused() bool {

@@ -580,6 +580,53 @@ func TestSyncOnTheBus(t *testing.T) {
 	}
 }
 
+// TestSyncPauseSurvivesRestart: a job paused over the bus stays paused when the daemon
+// restarts (the pause is kept in StateDirectory=): changes are queued, not sent, until
+// Resume, which is kept too.
+func TestSyncPauseSurvivesRestart(t *testing.T) {
+	p := newSyncPair(t)
+	b := testbus.Start(t)
+	writeFile(t, filepath.Join(p.src, "f"), "1", 0o644)
+	p.b.start()
+	p.a.start("--bus", b.Address)
+	conn := connect(t, b)
+	state := func() string {
+		v, err := conn.Object("org.hostkit.Sync1", "/org/hostkit/Sync1/job/j").GetProperty("org.hostkit.Sync1.Job.State")
+		if err != nil {
+			return "(" + err.Error() + ")"
+		}
+		return v.Value().(string)
+	}
+	if !testbus.Eventually(20*time.Second, func() bool { return state() == "idle" }) {
+		t.Fatalf("job state %s, want idle", state())
+	}
+	if _, err := runBinary(t, b, 0, 0, "hostkitctl", "--bus", b.Address, "sync", "pause", "j"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(p.a.state, "paused", "j")); err != nil {
+		t.Errorf("Pause left no mark in StateDirectory=: %v", err)
+	}
+	p.a.stop(syscall.SIGTERM)
+	writeFile(t, filepath.Join(p.src, "while-paused"), "held back", 0o644)
+	p.a.start("--bus", b.Address)
+	if !testbus.Eventually(10*time.Second, func() bool { return state() == "paused" }) {
+		t.Fatalf("after a restart the paused job is %s, want paused", state())
+	}
+	time.Sleep(time.Second) // time enough for a send, were it not paused
+	if _, err := os.Stat(filepath.Join(p.dst, "while-paused")); err == nil {
+		t.Fatal("a change was sent by a job paused before the restart")
+	}
+	if _, err := runBinary(t, b, 0, 0, "hostkitctl", "--bus", b.Address, "sync", "resume", "j"); err != nil {
+		t.Fatal(err)
+	}
+	waitSame(t, "after Resume", p.src, p.dst, 10*time.Second, nil)
+	p.a.stop(syscall.SIGTERM)
+	p.a.start("--bus", b.Address)
+	if !testbus.Eventually(20*time.Second, func() bool { return state() == "idle" }) {
+		t.Fatalf("after Resume and a restart the job is %s, want idle", state())
+	}
+}
+
 // stoppedBytes returns what the sender's last "stopped" line says went over the wire, both
 // ways: bytes_sent + bytes_received.
 func stoppedBytes(t *testing.T, h *syncHost) int64 {
