@@ -17,6 +17,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/hostkit/hostkit/internal/config"
 )
 
 // KeyFile is the name of this host's private key in the state directory.
@@ -50,11 +52,16 @@ func CheckFingerprint(v string) error {
 	return nil
 }
 
+// maxKeyFile bounds what is read of key.pem: an Ed25519 key in PEM is about 120 bytes.
+const maxKeyFile = 64 << 10
+
 // LoadIdentity reads the key in dir, making it (and dir, mode 0700) when there is none.
 // The key is written to a temporary file and renamed, so two first starts at once agree.
+// It is read as every hostkit program reads a file an admin names (config.ReadFile): a
+// regular file only, without blocking, and capped.
 func LoadIdentity(dir string) (*Identity, error) {
 	file := filepath.Join(dir, KeyFile)
-	data, err := os.ReadFile(file)
+	data, err := config.ReadFile(file, maxKeyFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		if data, err = makeKey(dir, file); err != nil {
 			return nil, err
@@ -128,7 +135,7 @@ func makeKey(dir, file string) ([]byte, error) {
 	if err := os.Link(tmp.Name(), file); err != nil && !errors.Is(err, fs.ErrExist) {
 		return nil, fmt.Errorf("making this host's key: %w", err)
 	}
-	return os.ReadFile(file)
+	return config.ReadFile(file, maxKeyFile)
 }
 
 // PeerFingerprint returns the fingerprint of the key the other end of a TLS connection

@@ -11,7 +11,10 @@ import (
 	"strconv"
 	"strings"
 	gosync "sync"
+	"syscall"
 	"time"
+
+	"github.com/hostkit/hostkit/internal/config"
 )
 
 // OpKind is what a queued change asks of the target.
@@ -85,8 +88,15 @@ func OpenQueue(file string) (*Queue, error) {
 	return q, nil
 }
 
+// maxQueueFile bounds the queue file read at start: some ten million pending changes. A
+// queue file is rewritten when it grows well past what is pending, so only a queue that
+// large, or a file that is no queue, reaches it.
+const maxQueueFile = 1 << 30
+
 func (q *Queue) replay() error {
-	f, err := os.Open(q.file)
+	// The file is in StateDirectory=, which an admin names: read it as every hostkit
+	// program reads such a file (config.OpenFile), a regular file only, without blocking.
+	f, err := config.OpenFile(q.file, syscall.O_NOFOLLOW, false)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -94,7 +104,12 @@ func (q *Queue) replay() error {
 		return err
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
+	if info, err := f.Stat(); err != nil {
+		return err
+	} else if info.Size() > maxQueueFile {
+		return fmt.Errorf("%d bytes, more than a queue file holds (%d); move it away to start with an empty queue (the comparison at start then finds what differs)", info.Size(), maxQueueFile)
+	}
+	sc := bufio.NewScanner(io.LimitReader(f, maxQueueFile))
 	sc.Buffer(make([]byte, 0, 64<<10), 64<<10)
 	line := 0
 	for sc.Scan() {

@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/hostkit/hostkit/internal/config"
 )
 
 // Receiver writes what senders send into this host's modules.
@@ -439,15 +441,25 @@ func (s *rsession) begin(m *Msg) error {
 	}
 	if m.Flag {
 		// A delta: the file it replaces supplies the blocks named by Copy.
-		bfd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		base, err := openRegularAt(dirfd, name)
 		if err != nil {
 			unix.Close(dirfd)
 			s.skipping = true
 			return &opError{err: fmt.Errorf("%s: the file a delta applies to is gone: %w", m.Path, err)}
 		}
-		in.base = os.NewFile(uintptr(bfd), name)
+		in.base = base
 	}
 	fd, err := unix.Openat(dirfd, in.tmp, flags, 0o600)
+	if err == nil && in.part {
+		// A part kept for resume is reused: it must be one (not a FIFO put there).
+		var st unix.Stat_t
+		if err = unix.Fstat(fd, &st); err == nil && st.Mode&unix.S_IFMT != unix.S_IFREG {
+			err = fmt.Errorf("%s: %w", in.tmp, config.ErrNotRegular)
+		}
+		if err != nil {
+			unix.Close(fd)
+		}
+	}
 	if err != nil {
 		in.closeBase()
 		unix.Close(dirfd)
@@ -688,9 +700,8 @@ func (s *rsession) resumeOffer(m *Msg) error {
 	if dirfd, name, err := s.rt.parent(m.Path, false); err == nil {
 		if m.Size >= ResumeMinSize {
 			part := partName(m.Path, m.Size, m.Mtime)
-			if fd, err := unix.Openat(dirfd, part, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0); err == nil {
-				f := os.NewFile(uintptr(fd), part)
-				if info, err := f.Stat(); err == nil && info.Mode().IsRegular() && info.Size() > 0 && uint64(info.Size()) <= m.Size {
+			if f, err := openRegularAt(dirfd, part); err == nil {
+				if info, err := f.Stat(); err == nil && info.Size() > 0 && uint64(info.Size()) <= m.Size {
 					h := NewContentHash()
 					if copyPrefix(h, f, info.Size()) == nil {
 						offer.Offset, offer.Hash = uint64(info.Size()), h.Sum(nil)
@@ -702,9 +713,8 @@ func (s *rsession) resumeOffer(m *Msg) error {
 		// The file being replaced, if any: its signature lets the sender send only
 		// what this file lacks.
 		if offer.Offset == 0 {
-			if fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0); err == nil {
-				f := os.NewFile(uintptr(fd), name)
-				if info, err := f.Stat(); err == nil && info.Mode().IsRegular() && info.Size() > 0 {
+			if f, err := openRegularAt(dirfd, name); err == nil {
+				if info, err := f.Stat(); err == nil && info.Size() > 0 {
 					if sig, err := MakeSignature(bufio.NewReaderSize(f, 1<<20), info.Size()); err == nil {
 						if err := s.w.send(sig.Msg(m.Seq)); err != nil {
 							f.Close()
@@ -726,8 +736,7 @@ func (s *rsession) resumeOffer(m *Msg) error {
 func (s *rsession) hashReply(m *Msg) error {
 	reply := &Msg{Type: MsgHashReply, Path: m.Path}
 	if dirfd, name, err := s.rt.parent(m.Path, false); err == nil {
-		if fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0); err == nil {
-			f := os.NewFile(uintptr(fd), m.Path)
+		if f, err := openRegularAt(dirfd, name); err == nil {
 			if sum, err := hashRegular(f); err == nil {
 				reply.Hash = sum
 			}

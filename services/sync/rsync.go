@@ -5,11 +5,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hostkit/hostkit/internal/config"
 )
 
 // A job with Target=rsync://host/module sends through the rsync program, for targets that
@@ -18,6 +22,34 @@ import (
 // wait, one `rsync -a` of the whole source brings the module in step, and the changes it
 // covered are done. rsync gets --timeout (and --contimeout) of the dead-peer bound: its
 // own protocol timer is all that can bound a stall there, since its socket is not ours.
+
+// maxPasswordFile bounds what is read of PasswordFile=.
+const maxPasswordFile = 4 << 10
+
+// rsyncPassword reads PasswordFile= as every hostkit program reads a file an admin names
+// (config.OpenFile: a regular file only, without blocking, capped) and as rsync would: its
+// first line is the password, and a file that others may read or write is refused. The
+// password then reaches rsync in RSYNC_PASSWORD, so that rsync opens nothing itself.
+func rsyncPassword(j *Job) (string, error) {
+	f, err := config.OpenFile(j.PasswordFile, 0, false)
+	if err != nil {
+		return "", fmt.Errorf("%s: [Job] %s: PasswordFile=: %w", j.At, j.Name, err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return "", fmt.Errorf("%s: [Job] %s: PasswordFile=: %w", j.At, j.Name, err)
+	}
+	if info.Mode().Perm()&0o006 != 0 {
+		return "", fmt.Errorf("%s: [Job] %s: PasswordFile=%s may be read or written by others (mode %o): chmod o-rw it, as rsync requires", j.At, j.Name, j.PasswordFile, info.Mode().Perm())
+	}
+	data, err := config.ReadAtMost(f, maxPasswordFile)
+	if err != nil {
+		return "", fmt.Errorf("%s: [Job] %s: PasswordFile=: %w", j.At, j.Name, err)
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	return strings.TrimSuffix(line, "\r"), nil
+}
 
 // rsyncTimeout is the --timeout given to rsync, in seconds.
 func rsyncTimeout(k KeepAlive) int { return max(int(k.DeadPeerTimeout().Seconds()), 1) }
@@ -29,9 +61,6 @@ func (s *Sender) rsyncArgs() []string {
 	args := []string{"rsync", "-a", "--timeout=" + t, "--contimeout=" + t, "--stats"}
 	if j.Delete {
 		args = append(args, "--delete")
-	}
-	if j.PasswordFile != "" {
-		args = append(args, "--password-file="+j.PasswordFile)
 	}
 	if j.BandwidthLimit > 0 {
 		args = append(args, fmt.Sprintf("--bwlimit=%dk", max(j.BandwidthLimit/1024, 1)))
@@ -86,6 +115,17 @@ func (s *Sender) runRsync(ctx context.Context) error {
 		last := s.queue.LastSeq()
 		s.update(func(st *JobStatus) { st.State = StateSyncing })
 		cmd := exec.CommandContext(ctx, s.rsyncArgs()[0], s.rsyncArgs()[1:]...)
+		cmd.Env = slices.DeleteFunc(os.Environ(), func(v string) bool { return strings.HasPrefix(v, "RSYNC_PASSWORD=") })
+		if s.Job.PasswordFile != "" {
+			pw, err := rsyncPassword(s.Job)
+			if err != nil {
+				s.mu.Lock()
+				s.compare = true
+				s.mu.Unlock()
+				return err
+			}
+			cmd.Env = append(cmd.Env, "RSYNC_PASSWORD="+pw)
+		}
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		start := time.Now()

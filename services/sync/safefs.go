@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/hostkit/hostkit/internal/config"
 )
 
 // root is a module's directory, opened once; every path below it is reached with
@@ -130,6 +132,30 @@ func (r *root) parent(rel string, create bool) (int, string, error) {
 	dir, name := path.Split(rel)
 	fd, err := r.openDir(strings.TrimSuffix(dir, "/"), create)
 	return fd, name, err
+}
+
+// openRegularAt opens name in dirfd for reading when it is a regular file, as
+// config.OpenFile opens a file an admin names, but below a module's descriptor: it looks
+// before opening (opening a device can act, a FIFO can block) and again after, without
+// following a symlink or blocking. Anything else is an error wrapping config.ErrNotRegular.
+func openRegularAt(dirfd int, name string) (*os.File, error) {
+	var st unix.Stat_t
+	if err := unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return nil, err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, fmt.Errorf("%s: %w", name, config.ErrNotRegular)
+	}
+	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), name)
+	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w (replaced while opened)", name, config.ErrNotRegular)
+	}
+	return f, nil
 }
 
 // removeAt removes name in dirfd, a directory with everything in it.

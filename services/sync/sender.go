@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/hostkit/hostkit/internal/config"
 )
 
 // Job states, as org.hostkit.Sync1 shows them.
@@ -839,14 +841,13 @@ func (ss *session) sendTree(ctx context.Context, p string) (int64, error) {
 // and continues from there when that part hashes as this file's first bytes do; otherwise,
 // when the target has a file there, it is sent as a delta against it (see delta.go).
 func (ss *session) sendFile(ctx context.Context, p string) (int64, error) {
-	fd, err := unix.Open(filepath.Join(ss.s.Job.Source, p), unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	f, err := config.OpenFile(filepath.Join(ss.s.Job.Source, p), unix.O_NOFOLLOW, false)
 	if err != nil {
-		return 0, nil // gone, or replaced by a symlink: a later change says so
+		return 0, nil // gone, or replaced by a symlink or a FIFO: a later change says so
 	}
-	f := os.NewFile(uintptr(fd), p)
 	defer f.Close()
 	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 		return 0, nil
 	}
 	seq := ss.nextSeq()
@@ -1135,11 +1136,10 @@ func (ss *session) sameContent(ctx context.Context, files []Entry) ([]bool, erro
 
 // hashFile returns the content hash of the regular file at p.
 func hashFile(p string) ([]byte, error) {
-	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	f, err := config.OpenFile(p, unix.O_NOFOLLOW, false)
 	if err != nil {
 		return nil, err
 	}
-	f := os.NewFile(uintptr(fd), p)
 	defer f.Close()
 	return hashRegular(f)
 }
