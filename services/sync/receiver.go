@@ -484,6 +484,15 @@ func (s *rsession) begin(m *Msg) error {
 		if err == nil {
 			_, err = in.f.Seek(off, io.SeekStart)
 		}
+		if err == nil && m.Size > uint64(off) {
+			// Room for the rest at once: a full disk is found now, not half way, and
+			// the file system allocates once instead of a page at a time. The size
+			// stays what arrived (KEEP_SIZE), which a resume reads.
+			err = unix.Fallocate(int(in.f.Fd()), unix.FALLOC_FL_KEEP_SIZE, off, int64(m.Size)-off)
+			if errors.Is(err, unix.EOPNOTSUPP) {
+				err = nil
+			}
+		}
 		if err != nil {
 			in.discard()
 			s.skipping = true
