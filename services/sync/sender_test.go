@@ -59,3 +59,34 @@ func TestHeartbeatFindsStuckReceiver(t *testing.T) {
 		t.Errorf("state %s, want %s", st.State, StateDisconnected)
 	}
 }
+
+// TestDeltaFailureSendsWhole: when the target refuses a file sent as a delta (its old file
+// changed meanwhile, or the end-to-end hash found a false block match), the file is queued
+// again and sent whole, once.
+func TestDeltaFailureSendsWhole(t *testing.T) {
+	j := &Job{Name: "j", Source: t.TempDir()}
+	s := NewSender(j, nil, KeepAlive{}, t.TempDir())
+	q, err := OpenQueue(QueueFile(s.StateDir, j.Name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	s.queue = q
+	ss := &session{s: s, deltas: map[uint64]string{7: "big.img"}}
+	ss.opError(&Msg{Type: MsgOpError, Seq: 7, Text: "big.img: content hash differs from the sender's (changed while sent?); discarded"})
+	op, _, ok := q.Next(0)
+	if !ok || op.Kind != OpSync || op.Path != "big.img" {
+		t.Fatalf("queued after the failed delta: %+v %v, want a sync of big.img", op, ok)
+	}
+	if !s.takeWhole("big.img") {
+		t.Error("the next send of big.img is a delta again")
+	}
+	if s.takeWhole("big.img") {
+		t.Error("big.img is sent whole for ever after")
+	}
+	// An error of an operation that was no delta queues nothing.
+	ss.opError(&Msg{Type: MsgOpError, Seq: 8, Text: "refused"})
+	if op, _, ok := q.Next(0); ok {
+		t.Errorf("queued after another error: %+v", op)
+	}
+}
