@@ -256,8 +256,15 @@ type rsession struct {
 	pendingN int64       // their bytes
 	frame    []byte      // the buffer frames are read into, one at a time
 	copyBuf  []byte      // the buffer Copy frames are copied through
-	lastSeq  uint64      // the last operation done (or refused)
-	acked    uint64      // the last Ack sent
+	// offered is the hash of the part the last ResumeOffer offered, kept so that the
+	// resume that follows does not read and hash that part a second time.
+	offered struct {
+		part   string
+		offset int64
+		h      hash.Hash
+	}
+	lastSeq uint64 // the last operation done (or refused)
+	acked   uint64 // the last Ack sent
 }
 
 type incoming struct {
@@ -469,15 +476,19 @@ func (s *rsession) begin(m *Msg) error {
 	in.f = os.NewFile(uintptr(fd), in.tmp)
 	if in.part {
 		// Resume from what a cut-off transfer left, if the sender asked for it: the
-		// prefix is hashed again here, so the end-to-end check covers it too.
+		// prefix is hashed into the file's hash (read once: the ResumeOffer just sent
+		// hashed it), so the end-to-end check covers it too.
 		off := int64(m.Offset)
 		info, err := in.f.Stat()
 		if err == nil && info.Size() < off {
 			err = fmt.Errorf("resume offset %d beyond the %d bytes kept", off, info.Size())
 		}
-		if err == nil {
+		if o := &s.offered; err == nil && o.h != nil && o.part == in.tmp && o.offset == off {
+			in.h = o.h // the part offered, as it was hashed then
+		} else if err == nil {
 			err = copyPrefix(in.h, in.f, off)
 		}
+		s.offered.h = nil
 		if err == nil {
 			err = in.f.Truncate(off)
 		}
@@ -714,6 +725,7 @@ func (s *rsession) resumeOffer(m *Msg) error {
 					h := NewContentHash()
 					if copyPrefix(h, f, info.Size()) == nil {
 						offer.Offset, offer.Hash = uint64(info.Size()), h.Sum(nil)
+						s.offered.part, s.offered.offset, s.offered.h = part, info.Size(), h
 					}
 				}
 				f.Close()
