@@ -509,7 +509,7 @@ func (s *rsession) begin(m *Msg) error {
 			s.skipping = true
 			return classify(m.Path, err)
 		}
-		in.written = off
+		in.written, in.started = off, off
 	}
 	s.cur, s.skipping = in, false
 	return nil
@@ -529,16 +529,20 @@ func (s *rsession) data(m *Msg) error {
 		return classify(in.rel, err)
 	}
 	s.cur.h.Write(m.Data)
-	s.cur.written += int64(len(m.Data))
+	s.cur.wrote(int64(len(m.Data)))
 	s.status.bytes.Add(int64(len(m.Data)))
-	if in := s.cur; in.written-in.started >= writebackChunk {
-		// Start writing a large file back to disk while the rest arrives, so that
-		// its fsync at the end has little left to wait for. Best effort: a filter
-		// or file system that refuses it only costs that overlap.
+	return nil
+}
+
+// wrote counts n more bytes written. Every writebackChunk it starts writing the file back
+// to disk while the rest arrives, so that its fsync at the end has little left to wait
+// for. Best effort: a filter or file system that refuses it only costs that overlap.
+func (in *incoming) wrote(n int64) {
+	in.written += n
+	if in.written-in.started >= writebackChunk {
 		unix.SyncFileRange(int(in.f.Fd()), in.started, in.written-in.started, unix.SYNC_FILE_RANGE_WRITE)
 		in.started = in.written
 	}
-	return nil
 }
 
 // copy appends bytes of the file a delta replaces to the file being received.
@@ -565,7 +569,7 @@ func (s *rsession) copy(m *Msg) error {
 		in.discard()
 		return classify(in.rel, err)
 	}
-	in.written += n
+	in.wrote(n)
 	return nil
 }
 

@@ -870,7 +870,9 @@ func (ss *session) sendFile(ctx context.Context, p string) (int64, error) {
 		ss.deltas[seq] = p
 		ss.mu.Unlock()
 		out := &wireDelta{w: ss.w}
-		err = newMatcher(sig).diff(f, h, out, ctx.Err)
+		if err = newMatcher(sig).diff(f, h, out, ctx.Err); err != nil && ctx.Err() == nil && !errors.Is(err, ss.wireErr()) {
+			err = fmt.Errorf("reading %s: %w", f.Name(), err)
+		}
 		sent = out.sent
 	} else {
 		if err := ss.w.send(begin); err != nil {
