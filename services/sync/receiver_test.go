@@ -14,7 +14,7 @@ import (
 
 // testReceiver runs a Receiver with one module "m" that allows the returned client
 // identity, on 127.0.0.1.
-func testReceiver(t *testing.T) (addr string, r *Receiver, client *Identity, module string) {
+func testReceiver(t testing.TB) (addr string, r *Receiver, client *Identity, module string) {
 	t.Helper()
 	server, err := LoadIdentity(t.TempDir())
 	if err != nil {
