@@ -433,8 +433,10 @@ type session struct {
 	sig       *Signature    // read by readLoop, waiting for its ResumeOffer
 	acked     chan struct{} // an Ack came: a comparison waiting for the queue may start
 	bytesBase int64         // BytesSent before this connection
-	// initialLast is the last change a full comparison queued, until it is acknowledged.
+	// initialLast is the last change a full comparison queued, until it is acknowledged;
+	// compared is when that comparison started.
 	initialLast uint64
+	compared    time.Time
 }
 
 // resumeAnswer is the target's answer to a ResumeQuery: the offer, and the signature of the
@@ -540,6 +542,7 @@ func (ss *session) ack(seq uint64) {
 	initialLast := ss.initialLast
 	if initialLast != 0 && last >= initialLast {
 		ss.initialLast = 0
+		ss.s.log.Info("in step with the target: what the comparison found is acknowledged", "took", time.Since(ss.compared).Round(time.Millisecond).String())
 	}
 	ss.cond.Broadcast()
 	ss.mu.Unlock()
@@ -1072,7 +1075,7 @@ func (ss *session) fullComparison(ctx context.Context) error {
 	}
 	s.queue.Add(ops...)
 	ss.mu.Lock()
-	ss.initialLast = 0
+	ss.initialLast, ss.compared = 0, start
 	if len(ops) > 0 {
 		ss.initialLast = s.queue.LastSeq()
 	}
