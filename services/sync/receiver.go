@@ -72,11 +72,12 @@ func (r *Receiver) Peers() []PeerStatus {
 	return out
 }
 
-// Idle returns how long the receiver has had no connection; 0 while it has one.
+// Idle returns how long the receiver has had no connection; 0 while it has one, or before
+// Serve.
 func (r *Receiver) Idle() time.Duration {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.conns > 0 {
+	if r.conns > 0 || r.closed.IsZero() {
 		return 0
 	}
 	return time.Since(r.closed)
