@@ -487,7 +487,7 @@ func (s *rsession) begin(m *Msg) error {
 		if o := &s.offered; err == nil && o.h != nil && o.part == in.tmp && o.offset == off {
 			in.h = o.h // the part offered, as it was hashed then
 		} else if err == nil {
-			err = copyPrefix(in.h, in.f, off)
+			_, err = io.Copy(in.h, s.beating(io.NewSectionReader(in.f, 0, off)))
 		}
 		s.offered.h = nil
 		if err == nil {
@@ -561,7 +561,7 @@ func (s *rsession) copy(m *Msg) error {
 	if s.copyBuf == nil {
 		s.copyBuf = make([]byte, 1<<20)
 	}
-	n, err := io.CopyBuffer(io.MultiWriter(in.f, in.h), io.NewSectionReader(in.base, int64(m.Offset), int64(m.Size)), s.copyBuf)
+	n, err := io.CopyBuffer(io.MultiWriter(in.f, in.h), s.beating(io.NewSectionReader(in.base, int64(m.Offset), int64(m.Size))), s.copyBuf)
 	if err == nil && n != int64(m.Size) {
 		err = fmt.Errorf("the old file has %d bytes at %d, not %d (changed meanwhile)", n, m.Offset, m.Size)
 	}
@@ -728,7 +728,7 @@ func (s *rsession) resumeOffer(m *Msg) error {
 			if f, err := openRegularAt(dirfd, part); err == nil {
 				if info, err := f.Stat(); err == nil && info.Size() > 0 && uint64(info.Size()) <= m.Size {
 					h := NewContentHash()
-					if copyPrefix(h, f, info.Size()) == nil {
+					if _, err := io.Copy(h, s.beating(io.NewSectionReader(f, 0, info.Size()))); err == nil {
 						offer.Offset, offer.Hash = uint64(info.Size()), h.Sum(nil)
 						s.offered.part, s.offered.offset, s.offered.h = part, info.Size(), h
 					}
@@ -741,7 +741,7 @@ func (s *rsession) resumeOffer(m *Msg) error {
 		if offer.Offset == 0 {
 			if f, err := openRegularAt(dirfd, name); err == nil {
 				if info, err := f.Stat(); err == nil && info.Size() > 0 {
-					if sig, err := MakeSignature(bufio.NewReaderSize(f, 1<<20), info.Size()); err == nil {
+					if sig, err := MakeSignature(bufio.NewReaderSize(s.beating(f), 1<<20), info.Size()); err == nil {
 						if err := s.w.send(sig.Msg(m.Seq)); err != nil {
 							f.Close()
 							unix.Close(dirfd)
@@ -757,14 +757,39 @@ func (s *rsession) resumeOffer(m *Msg) error {
 	return s.w.sendNow(offer)
 }
 
+// beating wraps r, a file the session reads at length (to hash it, or to copy from it) while
+// it reads no frame, so that the sender hears from it all the same: a Pong at most every
+// second. A file of many GiB takes longer than the sender's heartbeat waits for an answer,
+// and the sender would otherwise drop a receiver that is only busy.
+func (s *rsession) beating(r io.Reader) io.Reader {
+	return &beatingReader{r: r, w: s.w, last: time.Now()}
+}
+
+type beatingReader struct {
+	r    io.Reader
+	w    *wire
+	last time.Time // when this read began, or the last Pong
+}
+
+func (b *beatingReader) Read(p []byte) (int, error) {
+	if time.Since(b.last) >= time.Second {
+		b.last = time.Now()
+		if err := b.w.sendNow(&Msg{Type: MsgPong}); err != nil {
+			return 0, err
+		}
+	}
+	return b.r.Read(p)
+}
+
 // hashReply answers a HashRequest with the content hash of the regular file at m.Path, or
 // with none when there is no such file (any more).
 func (s *rsession) hashReply(m *Msg) error {
 	reply := &Msg{Type: MsgHashReply, Path: m.Path}
 	if dirfd, name, err := s.rt.parent(m.Path, false); err == nil {
 		if f, err := openRegularAt(dirfd, name); err == nil {
-			if sum, err := hashRegular(f); err == nil {
-				reply.Hash = sum
+			h := NewContentHash()
+			if _, err := io.CopyBuffer(h, s.beating(f), make([]byte, 1<<20)); err == nil {
+				reply.Hash = h.Sum(nil)
 			}
 			f.Close()
 		}

@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -301,4 +303,48 @@ func TestReceiverPathSafetyWithoutOpenat2(t *testing.T) {
 	defer noOpenat2.Store(false)
 	TestReceiverPathSafety(t)
 	TestReceiverWritesFiles(t)
+}
+
+// slowReader gives a byte every delay.
+type slowReader struct{ delay time.Duration }
+
+func (r slowReader) Read(p []byte) (int, error) {
+	time.Sleep(r.delay)
+	return 1, nil
+}
+
+// TestBeatingWhileBusy: while the receiver reads a file at length (hashing many GiB), the
+// sender hears a Pong every second, so that its heartbeat does not drop a receiver that is
+// only busy.
+func TestBeatingWhileBusy(t *testing.T) {
+	here, there := net.Pipe()
+	defer here.Close()
+	defer there.Close()
+	s := &rsession{w: newWire(here)}
+	pongs := make(chan *Msg, 10)
+	go func() {
+		r := bufio.NewReader(there)
+		for {
+			m, err := ReadMsg(r)
+			if err != nil {
+				close(pongs)
+				return
+			}
+			pongs <- m
+		}
+	}()
+	if _, err := io.CopyN(io.Discard, s.beating(slowReader{300 * time.Millisecond}), 8); err != nil {
+		t.Fatal(err)
+	}
+	here.Close()
+	var n int
+	for m := range pongs {
+		if m.Type != MsgPong {
+			t.Errorf("got %s while busy, want Pong", m.Type)
+		}
+		n++
+	}
+	if n < 1 || n > 3 {
+		t.Errorf("%d Pongs over 2.4 s of reading, want one a second", n)
+	}
 }
