@@ -52,7 +52,7 @@ func runPlan(args []string, stdout io.Writer) error {
 	}
 	p := bootorder.PlanOrder(tree, *mode)
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
+		enc := json.NewEncoder(term.NewJSONWriter(stdout))
 		enc.SetIndent("", "  ")
 		return enc.Encode(p)
 	}

@@ -56,7 +56,7 @@ func runVerify(args []string, stdout io.Writer) error {
 		slog.Warn("verification not kept for hostkit-bootorder", "err", err)
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
+		enc := json.NewEncoder(term.NewJSONWriter(stdout))
 		enc.SetIndent("", "  ")
 		return enc.Encode(v)
 	}

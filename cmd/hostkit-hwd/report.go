@@ -60,7 +60,7 @@ func runReport(args []string, stdout io.Writer) error {
 	}
 
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
+		enc := json.NewEncoder(term.NewJSONWriter(stdout))
 		enc.SetIndent("", "  ")
 		err = enc.Encode(r)
 	} else {

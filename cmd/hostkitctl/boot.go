@@ -21,14 +21,14 @@ func init() {
 
 const bootName, bootPath = "org.hostkit.BootOrder1", "/org/hostkit/BootOrder1"
 
-// writeIndented writes the JSON a method returned, indented.
+// writeIndented writes the JSON a method returned, indented, through term.NewJSONWriter.
 func writeIndented(stdout io.Writer, method, data string) error {
 	var buf bytes.Buffer
 	if err := json.Indent(&buf, []byte(data), "", "  "); err != nil {
 		return fmt.Errorf("%s() returned invalid JSON: %w", method, err)
 	}
 	buf.WriteByte('\n')
-	_, err := buf.WriteTo(stdout)
+	_, err := buf.WriteTo(term.NewJSONWriter(stdout))
 	return err
 }
 

@@ -3,12 +3,13 @@
 // boot-order.conf, a string in an SMBIOS table): a control character in it could move the
 // cursor, clear the screen or set the window title of whoever reads the output.
 //
-// Every command writes its text output through NewWriter, and its error line through
-// Escape, so that the escaping is done here and nowhere else. JSON output needs none:
-// encoding/json escapes control characters itself.
+// Every command writes its text output through NewWriter, its JSON output through
+// NewJSONWriter, and its error line through Escape, so that the escaping is done here and
+// nowhere else.
 package term
 
 import (
+	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -78,8 +79,15 @@ func isControl(r rune) bool { return r < 0x20 || r >= 0x7F && r < 0xA0 }
 // character split between two writes is kept whole.
 func NewWriter(w io.Writer) io.Writer { return &writer{w: w} }
 
+// NewJSONWriter returns a writer for JSON text that writes DEL and the C1 control
+// characters as \u escapes: encoding/json escapes C0 controls in strings but passes these
+// through, and a terminal may act on a C1 CSI encoded in UTF-8. Only strings can hold
+// them in valid JSON, so the result is the same JSON value.
+func NewJSONWriter(w io.Writer) io.Writer { return &writer{w: w, json: true} }
+
 type writer struct {
 	w       io.Writer
+	json    bool
 	pending []byte // the start of a UTF-8 sequence the last write ended in
 }
 
@@ -91,10 +99,32 @@ func (t *writer) Write(p []byte) (int, error) {
 		t.pending = append([]byte(nil), data[len(data)-tail:]...)
 		data = data[:len(data)-tail]
 	}
-	if _, err := io.WriteString(t.w, escape(string(data), "\n\t")); err != nil {
+	out := string(data)
+	if t.json {
+		out = escapeJSON(out)
+	} else {
+		out = escape(out, "\n\t")
+	}
+	if _, err := io.WriteString(t.w, out); err != nil {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// escapeJSON writes DEL and C1 controls in s as JSON \u escapes.
+func escapeJSON(s string) string {
+	if !strings.ContainsFunc(s, func(r rune) bool { return r >= 0x7F && r < 0xA0 }) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if r >= 0x7F && r < 0xA0 {
+			fmt.Fprintf(&b, "\\u%04x", r)
+		} else {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // incompleteTail returns how many bytes at the end of b begin a UTF-8 sequence that b

@@ -2,6 +2,8 @@ package term
 
 import (
 	"bytes"
+	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -34,5 +36,27 @@ func TestWriterKeepsLayoutAndSplitCharacters(t *testing.T) {
 	}
 	if want := "UNIT\tA\n\\x1b[31mred\nü\n\\a\n"; b.String() != want {
 		t.Errorf("wrote %q, want %q", b.String(), want)
+	}
+}
+
+func TestJSONWriterEscapesC1(t *testing.T) {
+	var b strings.Builder
+	w := NewJSONWriter(&b)
+	in := "{\"name\": \"a\u009b2Jb\u007fc\u00e9\"}\n"
+	// Written in two pieces that split the two-byte sequence of U+009B.
+	cut := strings.Index(in, "\u009b") + 1
+	if _, err := w.Write([]byte(in[:cut])); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]byte(in[cut:])); err != nil {
+		t.Fatal(err)
+	}
+	want := "{\"name\": \"a\\u009b2Jb\\u007fc\u00e9\"}\n"
+	if b.String() != want {
+		t.Errorf("got %q, want %q", b.String(), want)
+	}
+	var v map[string]string
+	if err := json.Unmarshal([]byte(b.String()), &v); err != nil || v["name"] != "a\u009b2Jb\u007fc\u00e9" {
+		t.Errorf("the escaped JSON decodes to %q, %v; want the same value as before", v, err)
 	}
 }
