@@ -10,6 +10,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/godbus/dbus/v5"
 
@@ -27,8 +28,13 @@ type command struct {
 	run   func(busSpec string, args []string, stdout io.Writer) error
 }
 
-// commands, keyed "group verb"; each service adds its own in its own file.
+// commands, keyed "group verb" (or one word, as "status"); each service adds its own in
+// its own file.
 var commands = map[string]command{}
+
+// localCommands are the commands that read this machine's files instead of a bus; they
+// cannot run with -H.
+var localCommands = map[string]bool{}
 
 func main() {
 	if err := run(os.Args[1:], os.Stdout); err != nil {
@@ -38,8 +44,16 @@ func main() {
 }
 
 func run(args []string, stdout io.Writer) error {
+	if len(args) > 0 && args[0] == completeCommand {
+		return complete(args[1:], stdout)
+	}
 	fs := flag.NewFlagSet("hostkitctl", flag.ContinueOnError)
 	busSpec := fs.String("bus", "system", bus.FlagUsage)
+	var hosts hostList
+	fs.Var(&hosts, "H", "run on `[USER@]HOST[:PORT]` over ssh and systemd-stdio-bridge; repeat it, or give @FILE with a host a line")
+	fs.Var(&hosts, "host", "the same as -H")
+	timeout := fs.Duration("timeout", 30*time.Second, "with -H: how long one host may take")
+	parallel := fs.Int("parallel", 32, "with -H: how many hosts at most are asked at once")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() { usage(fs) }
 	if err := fs.Parse(args); err != nil {
@@ -52,21 +66,44 @@ func run(args []string, stdout io.Writer) error {
 		fmt.Fprintln(stdout, "hostkitctl", version.Version)
 		return nil
 	}
-	if fs.NArg() < 2 {
+	key, cmd, rest, err := lookupCommand(fs.Args())
+	if err != nil {
 		usage(fs)
-		return lifecycle.UsageError(errors.New("missing command"))
+		return err
 	}
-	key := fs.Arg(0) + " " + fs.Arg(1)
-	cmd, ok := commands[key]
-	if !ok {
-		usage(fs)
-		return lifecycle.UsageError(fmt.Errorf("unknown command %q", key))
+	if len(hosts.hosts) > 0 {
+		if localCommands[key] {
+			return lifecycle.UsageError(fmt.Errorf("%s reads this machine's files, not a bus: it cannot run with -H (copy the files and use its --root)", key))
+		}
+		err = runHosts(&hosts, key, cmd, rest, stdout, *timeout, *parallel)
+	} else {
+		err = cmd.run(*busSpec, rest, stdout)
+		closeConnections(*busSpec)
 	}
-	err := cmd.run(*busSpec, fs.Args()[2:], stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil // the command's flag set printed its usage
 	}
 	return err
+}
+
+// lookupCommand finds the command that args name: "GROUP VERB" or a command of one word
+// (status); no arguments at all is `status`.
+func lookupCommand(args []string) (string, command, []string, error) {
+	if len(args) == 0 {
+		return "status", commands["status"], nil, nil
+	}
+	if c, ok := commands[args[0]]; ok {
+		return args[0], c, args[1:], nil
+	}
+	if len(args) < 2 {
+		return "", command{}, nil, lifecycle.UsageError(fmt.Errorf("unknown command %q", args[0]))
+	}
+	key := args[0] + " " + args[1]
+	c, ok := commands[key]
+	if !ok {
+		return "", command{}, nil, lifecycle.UsageError(fmt.Errorf("unknown command %q", key))
+	}
+	return key, c, args[2:], nil
 }
 
 // parseFlags parses a command's flags and allows no further arguments than maxArgs; a
@@ -94,14 +131,17 @@ func callService(busSpec, dest string, path dbus.ObjectPath, method string, unde
 // callInterface is callService for an object whose interface is not named as the service
 // (the per-item objects of a service, e.g. org.hostkit.VNC1.Display).
 func callInterface(busSpec, dest string, path dbus.ObjectPath, iface, method string, underPolkit bool, args []any, out ...any) error {
-	conn, err := bus.Connect(busSpec)
+	conn, err := connect(busSpec)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
 	var flags dbus.Flags
 	if underPolkit {
-		defer startPolkitAgent()()
+		// A local agent answers for local callers only; on another host (-H) polkit
+		// decides there, as for any caller without an agent.
+		if !isRemote(busSpec) {
+			defer startPolkitAgent()()
+		}
 		flags = dbus.FlagAllowInteractiveAuthorization
 	}
 	call := conn.Object(dest, path).Call(iface+"."+method, flags, args...)
@@ -114,7 +154,7 @@ func callInterface(busSpec, dest string, path dbus.ObjectPath, iface, method str
 func usage(fs *flag.FlagSet) {
 	var lines []string
 	for key, c := range commands {
-		lines = append(lines, "  hostkitctl [--bus BUS] "+key+" "+c.usage)
+		lines = append(lines, "  hostkitctl [--bus BUS | -H HOST...] "+key+" "+c.usage)
 	}
 	sort.Strings(lines)
 	fmt.Fprintf(fs.Output(), "usage:\n%s\n", strings.Join(lines, "\n"))

@@ -11,7 +11,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/hostkit/hostkit/internal/bus"
 	"github.com/hostkit/hostkit/internal/lifecycle"
 	"github.com/hostkit/hostkit/internal/term"
 	hksync "github.com/hostkit/hostkit/services/sync"
@@ -134,11 +133,10 @@ func syncID(busSpec string, args []string, stdout io.Writer) error {
 	if len(args) != 0 {
 		return lifecycle.UsageError(errors.New("sync id takes no arguments"))
 	}
-	conn, err := bus.Connect(busSpec)
+	conn, err := connect(busSpec)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
 	v, err := conn.Object(syncName, syncPath).GetProperty(syncName + ".Fingerprint")
 	if err != nil {
 		return syncHint(fmt.Errorf("%s.Fingerprint: %w", syncName, err))

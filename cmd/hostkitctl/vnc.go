@@ -30,6 +30,7 @@ func init() {
 	commands["vnc screenshot"] = command{":N -o FILE.png", vncScreenshot}
 	commands["vnc reload"] = command{"   (apply /etc/hostkit/vnc.conf now)", vncReload}
 	commands["vnc import"] = command{"[--write] [--root DIR]   (from TigerVNC's vncserver.users, ~/.vnc/config, /etc/sysconfig/vncservers)", vncImport}
+	localCommands["vnc import"] = true
 }
 
 const (

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,8 +24,10 @@ import (
 // FlagUsage describes the value of the --bus flag every hostkit program takes.
 const FlagUsage = `bus to use: "system", "session", or a D-Bus address such as unix:path=/run/x`
 
-// Connect opens the bus named by spec: "system", "session" or a D-Bus address. The
-// connection is authenticated and has said Hello; errors name the bus.
+// Connect opens the bus named by spec: "system", "session" or a D-Bus address, which
+// may also be a "unixexec:" address (see ExecAddress): hostkitctl -H reaches a remote
+// bus through ssh and systemd-stdio-bridge that way. The connection is authenticated and
+// has said Hello; errors name the bus.
 func Connect(spec string, opts ...dbus.ConnOption) (*dbus.Conn, error) {
 	var (
 		conn *dbus.Conn
@@ -36,6 +39,10 @@ func Connect(spec string, opts ...dbus.ConnOption) (*dbus.Conn, error) {
 	case "session":
 		conn, err = dbus.ConnectSessionBus(opts...)
 	default:
+		if strings.HasPrefix(spec, "unixexec:") {
+			conn, err = connectExec(spec, opts...)
+			break
+		}
 		conn, err = dbus.Connect(spec, opts...)
 	}
 	if err != nil {

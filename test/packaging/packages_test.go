@@ -41,10 +41,13 @@ var (
 		"/usr/share/doc/hostkit/copyright",
 		"/usr/share/doc/hostkit/changelog.gz",
 		"/usr/share/lintian/overrides/hostkit",
+		// zsh's place for packaged completions differs between the distributions.
+		"/usr/share/zsh/vendor-completions/_hostkitctl",
 	}
 	// rpm's place for the license (%license); Debian's is the copyright file above.
 	rpmOnly = []string{
 		"/usr/share/licenses/hostkit/copyright",
+		"/usr/share/zsh/site-functions/_hostkitctl",
 	}
 	// Files in both whose content differs, on purpose: the PAM service of the VNC
 	// displays includes Debian's common-* files on one and system-auth on the other.
