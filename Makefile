@@ -30,7 +30,7 @@ TEST_DEBS := dbus dbus-daemon polkitd dmidecode debootstrap systemd-container li
              systemd dbus-user-session \
              rsync lsyncd iproute2 nftables \
              tigervnc-standalone-server tigervnc-tools xterm
-TEST_DEBS += zsh
+TEST_DEBS += zsh openssh-client
 
 .PHONY: all build man packages check preflight deps lint unit integration system demo bench fuzz clean
 

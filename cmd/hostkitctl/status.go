@@ -193,9 +193,9 @@ func bootHeadline(conn *dbus.Conn) (string, error) {
 		return "", err
 	}
 	if last == 0 {
-		return fmt.Sprintf("boot: %d edges planned (%s), not verified this boot", edges, mode), nil
+		return fmt.Sprintf("boot: %s planned (%s), not verified this boot", plural(int(edges), "edge"), mode), nil
 	}
-	return fmt.Sprintf("boot: %d violations this boot (%d of %d edges checked, %s)", violations, checked, edges, mode), nil
+	return fmt.Sprintf("boot: %s this boot (%d of %d edges checked, %s)", plural(int(violations), "violation"), checked, edges, mode), nil
 }
 
 func syncHeadline(conn *dbus.Conn) (string, error) {

@@ -40,8 +40,7 @@ func Connect(spec string, opts ...dbus.ConnOption) (*dbus.Conn, error) {
 		conn, err = dbus.ConnectSessionBus(opts...)
 	default:
 		if strings.HasPrefix(spec, "unixexec:") {
-			conn, err = connectExec(spec, opts...)
-			break
+			return connectExec(spec, opts...) // its errors name the command
 		}
 		conn, err = dbus.Connect(spec, opts...)
 	}

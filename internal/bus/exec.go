@@ -2,7 +2,6 @@ package bus
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -170,15 +169,17 @@ func connectExec(addr string, opts ...dbus.ConnOption) (*dbus.Conn, error) {
 	}
 	ec := &execConn{Conn: nc, cmd: cmd, stderr: stderr, done: make(chan struct{})}
 	go func() { _ = cmd.Wait(); close(ec.done) }()
+	// What the process said on standard error is the better reason (ssh's "Connection
+	// refused", "Permission denied (publickey)", "systemd-stdio-bridge: not found").
 	fail := func(step string, err error) (*dbus.Conn, error) {
 		ec.Close()
-		msg := fmt.Sprintf("%s over %s: %v", step, strings.Join(argv, " "), err)
 		if tail := stderr.String(); tail != "" {
-			msg += ": " + tail
-		} else if cmd.ProcessState != nil && !cmd.ProcessState.Success() {
-			msg += " (" + cmd.ProcessState.String() + ")"
+			return nil, fmt.Errorf("%s: %s", strings.Join(argv, " "), tail)
 		}
-		return nil, errors.New(msg)
+		if cmd.ProcessState != nil && !cmd.ProcessState.Success() {
+			return nil, fmt.Errorf("%s: %s", strings.Join(argv, " "), cmd.ProcessState)
+		}
+		return nil, fmt.Errorf("%s: %s: %w", strings.Join(argv, " "), step, err)
 	}
 	conn, err := dbus.NewConn(ec, opts...)
 	if err != nil {

@@ -63,6 +63,10 @@ var BasePackages = []string{
 	"tigervnc-standalone-server",
 	"tigervnc-tools",
 	"xterm",
+	// sshd for hostkitctl -H (key authentication; started at boot), rpm for the
+	// install, upgrade and erase of the .rpm against a real systemd.
+	"openssh-server",
+	"rpm",
 }
 
 // baseFormat is bumped whenever the customisation done after debootstrap changes, so

@@ -38,6 +38,11 @@ type Options struct {
 	BootTimeout time.Duration
 	// ExecTimeout bounds every command run with Exec and ExecAs; zero means 2 minutes.
 	ExecTimeout time.Duration
+	// HostLink gives the container a network link to the host, and to nothing else: a
+	// veth pair in a /30 of its own, the container's end (ContainerIface) at
+	// Container.Address and the host's at Container.HostAddress, set up again at each
+	// boot. Without it the container has only its loopback.
+	HostLink bool
 }
 
 // Container is a booted throwaway Debian system. Close it when done; Close powers it off
@@ -54,7 +59,12 @@ type Container struct {
 	// BootTime is how long Boot took from starting systemd-nspawn until systemd in the
 	// container reported running or degraded (preparing the root is not included).
 	BootTime time.Duration
+	// Address and HostAddress are the two ends of Options.HostLink (empty without it):
+	// the host reaches the container's services at Address, the container the host's at
+	// HostAddress.
+	Address, HostAddress string
 
+	link    *hostLink
 	dir     string // Root's parent: root/, upper/ and work/ or a copy in root/, owner, base, console.log
 	overlay bool   // Root is an overlay mount over the base root, not a copy
 	opts    Options
@@ -164,6 +174,12 @@ func BootContext(ctx context.Context, opts Options) (c *Container, err error) {
 		}
 	}
 
+	if opts.HostLink {
+		if c.link, err = newHostLink(); err != nil {
+			return c, fmt.Errorf("container %s: %w", name, err)
+		}
+		c.Address, c.HostAddress = c.link.containerAddr().String(), c.link.hostAddr().String()
+	}
 	bootStart := time.Now()
 	if err := c.start(); err != nil {
 		return c, err
@@ -172,6 +188,9 @@ func BootContext(ctx context.Context, opts Options) (c *Container, err error) {
 	defer cancel()
 	if err := c.findLeader(bootCtx); err != nil {
 		return c, fmt.Errorf("container %s: find its systemd: %w%s", name, err, c.consoleTail())
+	}
+	if err := c.configureLink(); err != nil {
+		return c, err
 	}
 	state, err := c.waitRunning(bootCtx)
 	if err != nil {
@@ -246,6 +265,9 @@ func (c *Container) start() error {
 	// in a network namespace of the container's own).
 	args := []string{"--register=no", "--keep-unit", "-q", "-b", "-D", c.Root,
 		"--machine=" + c.Name, "--console=read-only", "--private-network"}
+	if c.link != nil {
+		args = append(args, c.link.nspawnArg())
+	}
 	c.cmd = exec.Command("systemd-nspawn", args...)
 	c.cmd.Stdout, c.cmd.Stderr = console, console
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{
@@ -264,6 +286,18 @@ func (c *Container) start() error {
 		close(c.done)
 	}()
 	return writeOwner(c.dir, c.cmd.Process.Pid)
+}
+
+// configureLink addresses the two ends of Options.HostLink, if any.
+func (c *Container) configureLink() error {
+	if c.link == nil {
+		return nil
+	}
+	if err := c.link.configure(c.Leader); err != nil {
+		return fmt.Errorf("container %s: host link: %w", c.Name, err)
+	}
+	c.logf("container %s: reachable from the host at %s (host side %s on %s)", c.Name, c.Address, c.HostAddress, c.link.hostIface)
+	return nil
 }
 
 // findLeader waits for the process systemd-nspawn starts as the container's init to have

@@ -36,6 +36,9 @@ func (c *Container) Reboot() error {
 	if err := c.findLeader(ctx); err != nil {
 		return fmt.Errorf("container %s: reboot: find its systemd: %w%s", c.Name, err, c.consoleTail())
 	}
+	if err := c.configureLink(); err != nil {
+		return err
+	}
 	state, err := c.waitRunning(ctx)
 	if err != nil {
 		return fmt.Errorf("container %s: reboot: wait for boot (last state %q): %w%s", c.Name, state, err, c.consoleTail())
