@@ -16,6 +16,7 @@ BINARIES := bin/hostkit-hwd bin/hostkitctl
 BINARIES += bin/hostkit-bootorder
 BINARIES += bin/hostkit-syncd
 BINARIES += bin/hostkit-vncd
+BINARIES += bin/hostkit-exporter
 # systemd generators: built like the binaries, but packaged to
 # /usr/lib/systemd/system-generators from their own stripped copies in build/pkg/generators
 # (nfpm.yaml sends everything in build/pkg/bin named hostkit-* to /usr/sbin).
@@ -30,7 +31,7 @@ TEST_DEBS := dbus dbus-daemon polkitd dmidecode debootstrap systemd-container li
              systemd dbus-user-session \
              rsync lsyncd iproute2 nftables \
              tigervnc-standalone-server tigervnc-tools xterm
-TEST_DEBS += zsh openssh-client
+TEST_DEBS += zsh openssh-client prometheus
 
 .PHONY: all build man packages check preflight deps lint unit integration system demo bench fuzz clean
 

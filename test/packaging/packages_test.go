@@ -735,7 +735,7 @@ func newScriptEnv(t *testing.T) *scriptEnv {
 		}
 	}
 	stub := "#!/bin/sh\necho \"${0##*/} $*\" >>\"$STUB_LOG\"\necho \"stdout noise from ${0##*/}\"\necho \"stderr noise from ${0##*/}\" >&2\n"
-	for _, name := range []string{"systemctl", "deb-systemd-invoke", "deb-systemd-helper", "dbus-send"} {
+	for _, name := range []string{"systemctl", "deb-systemd-invoke", "deb-systemd-helper", "dbus-send", "systemd-sysusers"} {
 		if err := os.WriteFile(filepath.Join(e.stubs, name), []byte(stub), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -820,6 +820,9 @@ func TestMaintainerScriptsBehaviour(t *testing.T) {
 	}
 	cat := func(l ...[]string) []string { return slices.Concat(l...) }
 	s := func(l ...string) []string { return l }
+	sysusers := s("systemd-sysusers hostkit.conf") // the exporter's system user
+	debEnable = cat(sysusers, debEnable)
+	rpmPreset = cat(sysusers, rpmPreset)
 	debStop := "deb-systemd-invoke stop " + strings.Join(append(slices.Clone(units), instanceList(t, root, "packaging/deb/prerm")...), " ")
 	rpmStop := s("systemctl --no-reload disable --now "+u, "systemctl stop "+strings.Join(instanceList(t, root, "packaging/rpm/preun"), " "))
 
@@ -842,7 +845,7 @@ func TestMaintainerScriptsBehaviour(t *testing.T) {
 		{"deb/postrm", s("upgrade", "9.9.9"), nil, nil},
 		// rpm: $1 = instances after the transaction
 		{"rpm/post", s("1"), cat(rpmPreset, s("systemctl daemon-reload", rpmReload)), rpmPreset},
-		{"rpm/post", s("2"), s("systemctl daemon-reload", rpmReload), nil},
+		{"rpm/post", s("2"), cat(sysusers, s("systemctl daemon-reload", rpmReload)), sysusers},
 		{"rpm/preun", s("0"), rpmStop, rpmStop},
 		{"rpm/preun", s("1"), nil, nil},
 		{"rpm/postun", s("0"), s("systemctl daemon-reload", rpmReload), nil},

@@ -2,12 +2,21 @@ package system
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"regexp"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -91,10 +100,12 @@ func (h *fleetHost) hostkitctl(t *testing.T, args ...string) (string, string, in
 	return stdout.String(), stderr.String(), code
 }
 
-// TestRemoteHosts: `hostkitctl -H` from the host against a container's sshd: the same
-// report as run there, polkit deciding on the remote side, two hosts with one down in
-// one run, a hosts file, and `hostkitctl status` there and from here.
-func TestRemoteHosts(t *testing.T) {
+// TestManyHosts: one container seen as one of many machines. `hostkitctl -H` from the
+// host against its sshd: the same report as run there, polkit deciding on the remote
+// side, two hosts with one down in one run, a hosts file, and `hostkitctl status` there
+// and from here. Then hostkit-exporter there, socket-activated, scraped by a real
+// Prometheus server on the host whose HTTP API returns hostkit's series.
+func TestManyHosts(t *testing.T) {
 	log := &stepLog{cur: t}
 	h := newFleetHost(t, "fleet", log.Logf)
 	root, tester := "root@"+h.Address, testcontainer.TestUser+"@"+h.Address
@@ -154,7 +165,7 @@ func TestRemoteHosts(t *testing.T) {
 		var results []map[string]any
 		for i, line := range lines {
 			var r map[string]any
-			decodeJSON(t, "line "+string(rune('1'+i)), line, &r)
+			decodeJSON(t, fmt.Sprintf("JSON line %d", i+1), line, &r)
 			results = append(results, r)
 		}
 		if r := results[0]; r["host"] != root || r["ok"] != true || r["error"] != nil || lookup(r["result"], "system", "serial") == nil {
@@ -203,4 +214,157 @@ func TestRemoteHosts(t *testing.T) {
 			}
 		}
 	})
+
+	log.step(t, "5_exporter_socket", func(t *testing.T) {
+		if got, _ := h.Exec("systemctl", "is-enabled", "hostkit-exporter.socket"); strings.TrimSpace(got) != "disabled" {
+			t.Errorf("hostkit-exporter.socket is %q after installation, want disabled (the admin enables it)", strings.TrimSpace(got))
+		}
+		mustExec(t, h.Container, "systemctl", "enable", "--now", "hostkit-exporter.socket")
+		if got := activeState(h.Container, "hostkit-exporter.service"); got != "inactive" {
+			t.Errorf("hostkit-exporter.service is %s before the first scrape, want inactive", got)
+		}
+		body := httpGet(t, "http://"+h.Address+":9810/metrics")
+		if got := activeState(h.Container, "hostkit-exporter.service"); got != "active" {
+			t.Errorf("hostkit-exporter.service is %s after a scrape, want active (socket activation)", got)
+		}
+		check := exec.Command("promtool", "check", "metrics")
+		check.Stdin = strings.NewReader(body)
+		if out, err := check.CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
+			t.Errorf("promtool check metrics: %v\n%s", err, out)
+		}
+		for _, want := range []string{`hostkit_scrape_error{service="hostkit-hwd"} 0`, `hostkit_scrape_error{service="hostkit-syncd"} 0`,
+			`hostkit_service_active{service="hostkit-syncd"} 0`, "hostkit_boot_order_edges ", "hostkit_vnc_displays 0"} {
+			if !strings.Contains(body, want) {
+				t.Errorf("the exposition lacks %q", want)
+			}
+		}
+		if strings.Contains(body, "hostkit_sync_job") {
+			t.Errorf("sync job families while hostkit-syncd does not run")
+		}
+		if t.Failed() {
+			t.Logf("the exposition:\n%s", body)
+			h.Exec("journalctl", "--no-pager", "-u", "hostkit-exporter.service")
+		}
+		out := mustExec(t, h.Container, "systemd-analyze", "security", "--no-pager", "hostkit-exporter.service")
+		if m := regexp.MustCompile(`Overall exposure level for hostkit-exporter.service: ([0-9.]+)`).FindStringSubmatch(out); m == nil {
+			t.Errorf("no exposure level in systemd-analyze security:\n%s", out)
+		} else if level, _ := strconv.ParseFloat(m[1], 64); level > 2.0 {
+			t.Errorf("systemd-analyze security hostkit-exporter.service: %.1f, want at most 2.0", level)
+		} else {
+			t.Logf("systemd-analyze security hostkit-exporter.service: %.1f", level)
+		}
+	})
+
+	log.step(t, "6_prometheus_scrapes", func(t *testing.T) {
+		api := startPrometheus(t, h.Address+":9810")
+		slots := property(t, h.Container, "MemorySlots")
+		var got []promSample
+		if !eventually(60*time.Second, func() bool {
+			got = promQuery(t, api, "hostkit_memory_slots")
+			return len(got) > 0
+		}) {
+			t.Fatalf("Prometheus has no hostkit_memory_slots after 60 s")
+		}
+		if got[0].Metric["job"] != "hostkit" || got[0].Metric["instance"] != h.Address+":9810" || got[0].Value != fmt.Sprint(slots) {
+			t.Errorf("hostkit_memory_slots in Prometheus: %+v, want %v from job hostkit, instance %s:9810", got, slots, h.Address)
+		}
+		for i, c := range []struct{ query, want string }{
+			{`up{job="hostkit"}`, "1"},
+			{`hostkit_scrape_error{service="hostkit-hwd"}`, "0"},
+			{`count(hostkit_memory_dimm_info)`, fmt.Sprint(property(t, h.Container, "MemorySlotsUsed"))},
+			{`count(count by (service) (hostkit_scrape_error))`, "4"},
+		} {
+			if r := promQuery(t, api, c.query); len(r) != 1 || r[0].Value != c.want {
+				t.Errorf("case %d: %s = %+v, want one series of %s", i, c.query, r, c.want)
+			}
+		}
+	})
+}
+
+// httpGet returns the body of a 200 answer to url.
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	client := &http.Client{Timeout: 30 * time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s, %v\n%s", url, resp.Status, err, body)
+	}
+	return string(body)
+}
+
+// startPrometheus runs the Debian prometheus server on the host, scraping target every
+// second, and returns its API's base URL. It stops with the test.
+func startPrometheus(t *testing.T, target string) string {
+	t.Helper()
+	need(t, "prometheus", "apt-get install prometheus (make deps does)")
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "prometheus.yml")
+	text := "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: hostkit\n    static_configs:\n      - targets: ['" + target + "']\n"
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cmd := exec.Command("prometheus", "--config.file="+conf, "--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+addr)
+	var logs lockedLog
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("prometheus said:\n%s", logs.String())
+		}
+	})
+	return "http://" + addr
+}
+
+type promSample struct {
+	Metric map[string]string
+	Value  string
+}
+
+// promQuery asks Prometheus's HTTP API for an instant vector; an error answer fails the
+// test, a Prometheus not yet listening gives no samples.
+func promQuery(t *testing.T, api, query string) []promSample {
+	t.Helper()
+	resp, err := http.Get(api + "/api/v1/query?query=" + url.QueryEscape(query))
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var r struct {
+		Status string
+		Error  string
+		Data   struct {
+			Result []struct {
+				Metric map[string]string
+				Value  []any
+			}
+		}
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil || r.Status != "success" {
+		t.Fatalf("query %s: %v %s %s", query, err, r.Status, r.Error)
+	}
+	var out []promSample
+	for _, s := range r.Data.Result {
+		v := ""
+		if len(s.Value) == 2 {
+			v, _ = s.Value[1].(string)
+		}
+		out = append(out, promSample{s.Metric, v})
+	}
+	return out
 }
