@@ -6,6 +6,7 @@
 #   make packages   dist/hostkit_VERSION_amd64.deb and dist/hostkit-VERSION.x86_64.rpm
 #   make man        render man pages into build/man
 #   make bench      benchmarks, side by side with their anchors
+#   make repo       signed apt and yum repositories of the packages in dist/repo/{apt,rpm}
 
 VERSION ?= 0.1.0
 GO      ?= go
@@ -31,9 +32,9 @@ TEST_DEBS := dbus dbus-daemon polkitd dmidecode debootstrap systemd-container li
              systemd dbus-user-session \
              rsync lsyncd iproute2 nftables \
              tigervnc-standalone-server tigervnc-tools xterm
-TEST_DEBS += zsh openssh-client prometheus
+TEST_DEBS += zsh openssh-client prometheus gnupg apt-utils createrepo-c dnf
 
-.PHONY: all build man packages check preflight deps lint unit integration system demo bench fuzz clean
+.PHONY: all build man packages repo check preflight deps lint unit integration system demo bench fuzz clean
 
 all: build
 
@@ -94,6 +95,14 @@ packages: build man $(PKG_BIN) $(PKG_GEN) build/changelog.gz
 	rm -f dist/hostkit_*_amd64.deb dist/hostkit-*.x86_64.rpm
 	VERSION=$(VERSION) SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(NFPM) package --config nfpm.yaml --packager deb --target $(DEB)
 	VERSION=$(VERSION) SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(NFPM) package --config nfpm.yaml --packager rpm --target $(RPM)
+
+# Signed repositories of the packages: dist/repo/apt (apt-ftparchive; Release, InRelease,
+# Packages) and dist/repo/rpm (signed rpm, createrepo_c metadata, signed repomd.xml).
+# Signed with the first secret key in REPO_GNUPGHOME; without one, packaging/repo/mkrepo
+# makes a test key there (never a release key: point REPO_GNUPGHOME at that instead).
+REPO_GNUPGHOME ?= build/repo-gnupg
+repo: packages
+	packaging/repo/mkrepo dist/repo $(REPO_GNUPGHOME) $(DEB) $(RPM)
 
 # What make cannot install, checked before anything is installed or built: the SMBIOS
 # dumps the tests and the demo read ($$HOSTKIT_SMBIOS_DUMPS, ../shared/smbios-dumps or
