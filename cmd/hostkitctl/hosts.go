@@ -129,33 +129,60 @@ func hostBus(host string) (string, error) {
 func isRemote(busSpec string) bool { return strings.HasPrefix(busSpec, "unixexec:") }
 
 // Connections are opened once per bus and command: a command that makes several calls to
-// a remote host makes one ssh connection. closeConnections closes those of one bus.
+// a remote host makes one ssh connection. Hosts connect in parallel: the map's lock is
+// not held while ssh connects. closeConnections closes that of one bus.
 var (
 	connMu sync.Mutex
-	conns  = map[string]*dbus.Conn{}
+	conns  = map[string]*busConn{}
 )
+
+type busConn struct {
+	mu     sync.Mutex // held while connecting
+	conn   *dbus.Conn
+	closed bool // by closeConnections; a connection made after it is closed at once
+}
 
 func connect(busSpec string) (*dbus.Conn, error) {
 	connMu.Lock()
-	defer connMu.Unlock()
-	if c, ok := conns[busSpec]; ok && c.Connected() {
-		return c, nil
+	e := conns[busSpec]
+	if e == nil {
+		e = &busConn{}
+		conns[busSpec] = e
+	}
+	connMu.Unlock()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.conn != nil && e.conn.Connected() {
+		return e.conn, nil
 	}
 	c, err := bus.Connect(busSpec)
 	if err != nil {
 		return nil, err
 	}
-	conns[busSpec] = c
+	connMu.Lock()
+	closed := e.closed
+	connMu.Unlock()
+	if closed {
+		c.Close()
+		return nil, errors.New("connection closed (--timeout)")
+	}
+	e.conn = c
 	return c, nil
 }
 
 func closeConnections(busSpec string) {
 	connMu.Lock()
-	c := conns[busSpec]
+	e := conns[busSpec]
 	delete(conns, busSpec)
+	if e != nil {
+		e.closed = true
+	}
 	connMu.Unlock()
-	if c != nil {
-		c.Close()
+	if e != nil && e.mu.TryLock() { // else it is still connecting, and will close itself
+		if e.conn != nil {
+			e.conn.Close()
+		}
+		e.mu.Unlock()
 	}
 }
 

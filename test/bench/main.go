@@ -11,6 +11,9 @@
 //
 // VNC: a hostkit display against Debian's tigervncserver@:1.service in one booted
 // container (see vnc.go); needs dist/hostkit_*_amd64.deb.
+//
+// Many hosts: hostkitctl -H to ten containers against one, and an exporter scrape cold
+// and warm (see fleet.go); needs dist/hostkit_*_amd64.deb.
 package main
 
 import (
@@ -39,7 +42,16 @@ func main() {
 	syncOnly := flag.Bool("sync-only", false, "run only the hostkit-syncd part (see sync.go)")
 	vncOnly := flag.Bool("vnc-only", false, "run only the hostkit-vncd part (see vnc.go)")
 	vncRuns := flag.Int("vnc-runs", 10, "connections timed per VNC case")
+	fleetOnly := flag.Bool("fleet-only", false, "run only the many-hosts part (see fleet.go)")
+	fleetRuns := flag.Int("fleet-runs", 20, "runs timed per many-hosts case")
 	flag.Parse()
+	if *fleetOnly {
+		if err := benchFleet(*fleetRuns); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *vncOnly {
 		if err := benchVNC(*vncRuns); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
@@ -82,6 +94,11 @@ func main() {
 	}
 	fmt.Println()
 	if err := benchVNC(*vncRuns); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	fmt.Println()
+	if err := benchFleet(*fleetRuns); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
