@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"strconv"
@@ -42,7 +43,7 @@ func (h *hostList) Set(v string) error {
 			if line = strings.TrimSpace(line); line == "" {
 				continue
 			}
-			if _, err := sshCommand(line); err != nil {
+			if _, err := sshCommand(line, 0); err != nil {
 				return fmt.Errorf("%s:%d: %w", file, i+1, err)
 			}
 			h.hosts = append(h.hosts, line)
@@ -54,7 +55,7 @@ func (h *hostList) Set(v string) error {
 		h.fromFile = true
 		return nil
 	}
-	if _, err := sshCommand(v); err != nil {
+	if _, err := sshCommand(v, 0); err != nil {
 		return err
 	}
 	h.hosts = append(h.hosts, v)
@@ -70,8 +71,9 @@ func (h *hostList) several() bool { return len(h.hosts) > 1 || h.fromFile }
 // systemd-stdio-bridge there, which joins its standard input and output to that host's
 // system bus as the user ssh logged in as. $HOSTKIT_SSH replaces "ssh" (split at spaces,
 // e.g. "ssh -F /etc/hostkit/ssh_config"). BatchMode: many hosts at once cannot each ask
-// for a password; keys or an agent are the way.
-func sshCommand(host string) ([]string, error) {
+// for a password; keys or an agent are the way. ConnectTimeout, when connectTimeout is
+// set: ssh gives up on an unreachable host by itself, not after the kernel's TCP timeout.
+func sshCommand(host string, connectTimeout time.Duration) ([]string, error) {
 	user, hostPort, hasUser := strings.Cut(host, "@")
 	if !hasUser {
 		user, hostPort = "", host
@@ -105,6 +107,9 @@ func sshCommand(host string) ([]string, error) {
 		argv = s
 	}
 	argv = append(argv, "-xT", "-o", "BatchMode=yes")
+	if connectTimeout > 0 {
+		argv = append(argv, "-o", fmt.Sprintf("ConnectTimeout=%d", int(math.Ceil(connectTimeout.Seconds()))))
+	}
 	if port != "" {
 		argv = append(argv, "-p", port)
 	}
@@ -118,8 +123,8 @@ func sshCommand(host string) ([]string, error) {
 }
 
 // hostBus is the --bus value that reaches host's system bus (see bus.ExecAddress).
-func hostBus(host string) (string, error) {
-	argv, err := sshCommand(host)
+func hostBus(host string, connectTimeout time.Duration) (string, error) {
+	argv, err := sshCommand(host, connectTimeout)
 	if err != nil {
 		return "", err
 	}
@@ -208,7 +213,7 @@ type hostJSON struct {
 // then the output or "error: ..."), and with --json a JSON object per host and line
 // (host, ok, error, result), printed in that order as the hosts answer; the exit status is
 // 1 when any host failed. A host that fails does not stop the others.
-func runHosts(hosts *hostList, name string, cmd command, args []string, stdout io.Writer, timeout time.Duration, parallel int) error {
+func runHosts(hosts *hostList, cmd command, args []string, stdout io.Writer, timeout time.Duration, parallel int) error {
 	if parallel < 1 {
 		return lifecycle.UsageError(errors.New("--parallel must be at least 1"))
 	}
@@ -294,7 +299,7 @@ func (e hostUsageError) Unwrap() error        { return e.error }
 // runOnHost runs cmd against host's bus with its output in out. After timeout the
 // host's connection is closed, which ends the calls in flight, and the host has failed.
 func runOnHost(host string, cmd command, args []string, out io.Writer, timeout time.Duration) error {
-	busSpec, err := hostBus(host)
+	busSpec, err := hostBus(host, timeout)
 	if err != nil {
 		return err
 	}

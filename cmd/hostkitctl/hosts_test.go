@@ -29,7 +29,7 @@ func TestSSHCommand(t *testing.T) {
 		{"[fd00::7]:22", []string{"-p", "22"}, "fd00::7"},
 		{"[fd00::7]", nil, "fd00::7"},
 	} {
-		got, err := sshCommand(c.host)
+		got, err := sshCommand(c.host, 0)
 		if err != nil {
 			t.Errorf("case %d (%s): %v", i, c.host, err)
 			continue
@@ -40,13 +40,16 @@ func TestSSHCommand(t *testing.T) {
 		}
 	}
 	for i, bad := range []string{"", "-oProxyCommand=x", "@db1", "-x@db1", "db1:0", "db1:http", "fd00::7", "[fd00::7", "[fd00::7]x", "a b"} {
-		if _, err := sshCommand(bad); err == nil {
+		if _, err := sshCommand(bad, 0); err == nil {
 			t.Errorf("case %d: %q accepted", i, bad)
 		}
 	}
 	t.Setenv("HOSTKIT_SSH", "ssh -F /etc/x")
-	if got, _ := sshCommand("db1"); !slices.Equal(got[:3], []string{"ssh", "-F", "/etc/x"}) {
+	if got, _ := sshCommand("db1", 0); !slices.Equal(got[:3], []string{"ssh", "-F", "/etc/x"}) {
 		t.Errorf("HOSTKIT_SSH not used: %q", got)
+	}
+	if got, _ := sshCommand("db1", 2500*time.Millisecond); !slices.Contains(got, "ConnectTimeout=3") {
+		t.Errorf("--timeout 2.5s gives no ConnectTimeout=3: %q", got)
 	}
 }
 
@@ -85,7 +88,7 @@ func TestRunHostsShapes(t *testing.T) {
 	}}
 	hosts := &hostList{hosts: []string{"up1", "down", "up2"}}
 	var out bytes.Buffer
-	err := runHosts(hosts, "test", ok, []string{"--json"}, &out, time.Minute, 2)
+	err := runHosts(hosts, ok, []string{"--json"}, &out, time.Minute, 2)
 	if err == nil || lifecycle.ExitCode(err) != 1 || !strings.Contains(err.Error(), "down") {
 		t.Errorf("runHosts with a host down = %v, want exit status 1 naming it", err)
 	}
@@ -109,17 +112,17 @@ func TestRunHostsShapes(t *testing.T) {
 		}
 	}
 	out.Reset()
-	runHosts(hosts, "test", ok, nil, &out, time.Minute, 1)
+	runHosts(hosts, ok, nil, &out, time.Minute, 1)
 	if want := "== up1 ==\nfine\n\n== down ==\nerror: "; !strings.HasPrefix(out.String(), want) || !strings.Contains(out.String(), "== up2 ==\nfine\n") {
 		t.Errorf("text output:\n%s", out.String())
 	}
 	usage := command{"", func(string, []string, io.Writer) error { return lifecycle.UsageError(errors.New("bad flag")) }}
 	out.Reset()
-	if err := runHosts(hosts, "test", usage, nil, &out, time.Minute, 3); lifecycle.ExitCode(err) != lifecycle.ExitUsage || out.Len() != 0 {
+	if err := runHosts(hosts, usage, nil, &out, time.Minute, 3); lifecycle.ExitCode(err) != lifecycle.ExitUsage || out.Len() != 0 {
 		t.Errorf("usage error: %v (exit %d), output %q", err, lifecycle.ExitCode(err), out.String())
 	}
 	slow := command{"", func(string, []string, io.Writer) error { time.Sleep(time.Minute); return nil }}
-	if err := runHosts(&hostList{hosts: []string{"a"}}, "test", slow, nil, &out, 50*time.Millisecond, 1); err == nil || !strings.Contains(err.Error(), "a: no answer within 50ms") {
+	if err := runHosts(&hostList{hosts: []string{"a"}}, slow, nil, &out, 50*time.Millisecond, 1); err == nil || !strings.Contains(err.Error(), "a: no answer within 50ms") {
 		t.Errorf("a host past --timeout gives %v", err)
 	}
 }

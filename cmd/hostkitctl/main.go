@@ -72,10 +72,15 @@ func run(args []string, stdout io.Writer) error {
 		return err
 	}
 	if len(hosts.hosts) > 0 {
+		busSet := false
+		fs.Visit(func(f *flag.Flag) { busSet = busSet || f.Name == "bus" })
+		if busSet {
+			return lifecycle.UsageError(errors.New("-H and --bus exclude each other: -H uses the system bus of each host"))
+		}
 		if localCommands[key] {
 			return lifecycle.UsageError(fmt.Errorf("%s reads this machine's files, not a bus: it cannot run with -H (copy the files and use its --root)", key))
 		}
-		err = runHosts(&hosts, key, cmd, rest, stdout, *timeout, *parallel)
+		err = runHosts(&hosts, cmd, rest, stdout, *timeout, *parallel)
 	} else {
 		err = cmd.run(*busSpec, rest, stdout)
 		closeConnections(*busSpec)
