@@ -241,6 +241,7 @@ func runHosts(hosts *hostList, cmd command, args []string, stdout io.Writer, tim
 		return r.err
 	}
 	asJSON := wantsJSON(args)
+	jsonOut := term.NewJSONWriter(stdout) // a host's error text may hold anything
 	var failed []string
 	for i, r := range results {
 		<-r.done
@@ -267,7 +268,7 @@ func runHosts(hosts *hostList, cmd command, args []string, stdout io.Writer, tim
 			if err != nil {
 				return err
 			}
-			if _, err := fmt.Fprintf(stdout, "%s\n", data); err != nil {
+			if _, err := fmt.Fprintf(jsonOut, "%s\n", data); err != nil {
 				return err
 			}
 			continue

@@ -116,6 +116,13 @@ func TestRunHostsShapes(t *testing.T) {
 	if want := "== up1 ==\nfine\n\n== down ==\nerror: "; !strings.HasPrefix(out.String(), want) || !strings.Contains(out.String(), "== up2 ==\nfine\n") {
 		t.Errorf("text output:\n%s", out.String())
 	}
+	// A host's error with a C1 control (CSI) reaches the JSON line as a \u escape.
+	csi := command{"[--json]", func(string, []string, io.Writer) error { return errors.New("bad\u009b2J") }}
+	out.Reset()
+	runHosts(&hostList{hosts: []string{"a", "b"}}, csi, []string{"--json"}, &out, time.Minute, 2)
+	if !strings.Contains(out.String(), `bad\u009b2J`) || strings.ContainsRune(out.String(), 0x9b) {
+		t.Errorf("a C1 control in a host's error is not escaped in the JSON line: %q", out.String())
+	}
 	usage := command{"", func(string, []string, io.Writer) error { return lifecycle.UsageError(errors.New("bad flag")) }}
 	out.Reset()
 	if err := runHosts(hosts, usage, nil, &out, time.Minute, 3); lifecycle.ExitCode(err) != lifecycle.ExitUsage || out.Len() != 0 {

@@ -74,7 +74,7 @@ func status(busSpec string, args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		_, err = fmt.Fprintf(stdout, "%s\n", data)
+		_, err = fmt.Fprintf(term.NewJSONWriter(stdout), "%s\n", data)
 		return err
 	}
 	tw := tabwriter.NewWriter(term.NewWriter(stdout), 0, 4, 2, ' ', 0)
