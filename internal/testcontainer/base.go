@@ -466,3 +466,20 @@ func (w *lineWriter) flush() {
 }
 
 func (w *lineWriter) tail() string { return strings.Join(w.last, "\n") }
+
+// WithoutOpenSSH removes from a container root, before it boots (an Options.Setup), the
+// traces of the openssh-server the base root carries for the hostkitctl -H tests: the
+// sshd.service alias, the enabled ssh.service, /etc/init.d/ssh (which provides sshd) and
+// its rc links. A story about an sshd init script of its own (issue 3's nginx and sshd)
+// boots this machine, on which Debian's ssh would stand in for that script.
+func WithoutOpenSSH(root string) error {
+	paths, _ := filepath.Glob(filepath.Join(root, "etc/rc?.d/[SK][0-9][0-9]ssh"))
+	paths = append(paths, filepath.Join(root, "etc/init.d/ssh"), filepath.Join(root, "etc/systemd/system/sshd.service"),
+		filepath.Join(root, "etc/systemd/system/multi-user.target.wants/ssh.service"))
+	for _, p := range paths {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove %s: %w", p, err)
+		}
+	}
+	return nil
+}

@@ -1,7 +1,6 @@
 package system
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -136,16 +135,9 @@ func storySetup(t *testing.T, scripts []storyScript, deb string, maskSysV bool) 
 			_ = os.Remove(p)
 			return os.Symlink(target, p)
 		}
-		// The story's machine has an sshd script of its own and no Debian openssh-server,
-		// which the base root has (for hostkitctl -H): its alias sshd.service and its
-		// script's "Provides: sshd" would stand in for the story's sshd.
-		openssh, _ := filepath.Glob(filepath.Join(root, "etc/rc?.d/[SK][0-9][0-9]ssh"))
-		openssh = append(openssh, filepath.Join(root, "etc/init.d/ssh"), filepath.Join(root, "etc/systemd/system/sshd.service"),
-			filepath.Join(root, "etc/systemd/system/multi-user.target.wants/ssh.service"))
-		for _, p := range openssh {
-			if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return err
-			}
+		// The story's machine has an sshd script of its own and no Debian openssh-server.
+		if err := testcontainer.WithoutOpenSSH(root); err != nil {
+			return err
 		}
 		for _, s := range scripts {
 			if err := write("etc/init.d/"+s.name, s.text(), 0o755); err != nil {
