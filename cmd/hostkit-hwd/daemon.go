@@ -171,8 +171,11 @@ func (h *hardwareObject) GetHardwareSerial(sender dbus.Sender, msg dbus.Message)
 	}
 	r := h.current()
 	if r.System == nil || r.System.Serial == nil {
-		return "", dbus.NewError("org.hostkit.Hardware1.Error.NoSerial",
-			[]any{"the firmware records no system serial number"})
+		msg := "the firmware records no system serial number"
+		if r.System != nil && r.System.Raw["serial"] != "" {
+			msg = fmt.Sprintf("the firmware records no system serial number, only the placeholder %q", r.System.Raw["serial"])
+		}
+		return "", dbus.NewError("org.hostkit.Hardware1.Error.NoSerial", []any{msg})
 	}
 	return *r.System.Serial, nil
 }

@@ -64,36 +64,42 @@ func (d *decoder) warn(format string, args ...any) {
 }
 
 func (d *decoder) decode(s *smbios.Structure) {
-	f := fields{s: s, d: d}
+	f := fields{s: s, d: d, raw: rawStrings{}}
 	r := d.report
 	switch s.Header.Type {
 	case typeBIOS:
 		if r.BIOS == nil {
-			r.BIOS = &BIOS{Vendor: f.str(0x04), Version: f.str(0x05), ReleaseDate: f.str(0x08)}
+			r.BIOS = &BIOS{Vendor: f.text(0x04, "vendor"), Version: f.text(0x05, "version"),
+				ReleaseDate: f.text(0x08, "release_date"), Raw: f.raw.orNil()}
 		}
 	case typeSystem:
 		if r.System == nil {
 			r.System = &System{
-				Manufacturer: f.str(0x04), Product: f.str(0x05), Version: f.str(0x06), Serial: f.str(0x07),
-				UUID: f.uuid(0x08, d.version), SKU: f.str(0x19), Family: f.str(0x1A),
+				Manufacturer: f.text(0x04, "manufacturer"), Product: f.text(0x05, "product"),
+				Version: f.text(0x06, "version"), Serial: f.text(0x07, "serial"), UUID: f.uuid(0x08, d.version),
+				SKU: f.text(0x19, "sku"), Family: f.text(0x1A, "family"),
 			}
+			r.System.Raw = f.raw.orNil()
 		}
 	case typeBaseboard:
 		if r.Baseboard == nil {
 			r.Baseboard = &Baseboard{
-				Manufacturer: f.str(0x04), Product: f.str(0x05), Version: f.str(0x06), Serial: f.str(0x07),
-				AssetTag: f.str(0x08),
+				Manufacturer: f.text(0x04, "manufacturer"), Product: f.text(0x05, "product"),
+				Version: f.text(0x06, "version"), Serial: f.text(0x07, "serial"), AssetTag: f.text(0x08, "asset_tag"),
 			}
+			r.Baseboard.Raw = f.raw.orNil()
 		}
 	case typeChassis:
 		if r.Chassis == nil {
 			r.Chassis = &Chassis{
-				Manufacturer: f.str(0x04), Version: f.str(0x06), Serial: f.str(0x07), AssetTag: f.str(0x08),
+				Manufacturer: f.text(0x04, "manufacturer"), Version: f.text(0x06, "version"),
+				Serial: f.text(0x07, "serial"), AssetTag: f.text(0x08, "asset_tag"),
 			}
 			if t, ok := f.byte(0x05); ok {
 				// Bit 7 is the chassis lock, not part of the type.
 				r.Chassis.Type = chassisTypes.name(int(t & 0x7F))
 			}
+			r.Chassis.Raw = f.raw.orNil()
 		}
 	case typeProcessor:
 		r.Processors = append(r.Processors, decodeProcessor(f))
@@ -109,15 +115,16 @@ func (d *decoder) decode(s *smbios.Structure) {
 // decodeProcessor decodes type 4 (DSP0134 7.5).
 func decodeProcessor(f fields) Processor {
 	p := Processor{
-		Handle: int(f.s.Header.Handle), Socket: f.str(0x04), Manufacturer: f.str(0x07), Version: f.str(0x10),
-		MaxSpeedMHz: f.nonZeroWord(0x14), CurrentSpeedMHz: f.nonZeroWord(0x16),
-		Serial: f.str(0x20), AssetTag: f.str(0x21), PartNumber: f.str(0x22),
+		Handle: int(f.s.Header.Handle), Socket: f.str(0x04), Manufacturer: f.text(0x07, "manufacturer"),
+		Version: f.text(0x10, "version"), MaxSpeedMHz: f.nonZeroWord(0x14), CurrentSpeedMHz: f.nonZeroWord(0x16),
+		Serial: f.text(0x20, "serial"), AssetTag: f.text(0x21, "asset_tag"), PartNumber: f.text(0x22, "part_number"),
 		Cores: f.count(0x23, 0x2A), CoresEnabled: f.count(0x24, 0x2C), Threads: f.count(0x25, 0x2E),
 	}
 	if status, ok := f.byte(0x18); ok {
 		populated := status&(1<<6) != 0
 		p.Populated = &populated
 	}
+	p.Raw = f.raw.orNil()
 	return p
 }
 
@@ -127,6 +134,8 @@ func decodeProcessor(f fields) Processor {
 type fields struct {
 	s *smbios.Structure
 	d *decoder
+	// raw keeps the firmware's strings that text and the callers replace.
+	raw rawStrings
 }
 
 func (f fields) bytes(off, n int) ([]byte, bool) {
@@ -234,9 +243,24 @@ func (f fields) str(off int) *string {
 	return &s
 }
 
+// text is str for a value the firmware may leave as a placeholder (see isPlaceholder):
+// a placeholder is nil, and the firmware's string is kept in f.raw under key (an empty
+// string is only nil: there is nothing to keep).
+func (f fields) text(off int, key string) *string {
+	s := f.str(off)
+	if s == nil || !isPlaceholder(*s) {
+		return s
+	}
+	if *s != "" {
+		f.raw[key] = *s
+	}
+	return nil
+}
+
 // uuid decodes the 16-byte UUID at off. From SMBIOS 2.6 the first three fields are
 // little-endian; earlier firmware used network order, so (like dmidecode) the bytes are
-// only swapped for 2.6 and later. All-0xFF (not present) and all-0 (not set) are nil.
+// only swapped for 2.6 and later. All-0xFF (not present) and all-0 (not set) are nil;
+// so is a firmware template's UUID from data/placeholders.txt, kept in f.raw.
 func (f fields) uuid(off int, version int) *string {
 	b, ok := f.bytes(off, 16)
 	if !ok {
@@ -257,5 +281,9 @@ func (f fields) uuid(off int, version int) *string {
 		u[6], u[7] = b[7], b[6]
 	}
 	s := fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
+	if isPlaceholder(s) {
+		f.raw["uuid"] = s
+		return nil
+	}
 	return &s
 }

@@ -2,8 +2,11 @@ package hardware
 
 import (
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hostkit/hostkit/internal/repo"
 )
 
 // sampleTable builds an SMBIOS 2.8 table holding one or more of each decoded type:
@@ -27,7 +30,7 @@ func sampleTable() *tableBuilder {
 	b.add(typeMemoryArray, 0x1000, newArea(0x17).u8(4, 3).u8(5, 3).u8(6, 5).u32(7, 32<<20).u16(0x0B, 0xFFFE).u16(0x0D, 4))
 	b.add(typeMemory, 0x1001, newArea(0x28).u16(4, 0x1000).u16(8, 64).u16(0x0A, 64).u16(0x0C, 8192).u8(0x0E, 0x0D).
 		u8(0x10, 1).u8(0x11, 2).u8(0x12, 0x1A).u16(0x13, 0x4080).u16(0x15, 2400).u8(0x17, 3).u8(0x18, 4).u8(0x19, 5).
-		u8(0x1A, 6).u8(0x1B, 2).u16(0x20, 2133),
+		u8(0x1A, 6).u8(0x1B, 2).u16(0x20, 2133).u16(0x22, 1200).u16(0x24, 1200).u16(0x26, 1200),
 		"ChannelA-DIMM0", "BANK 0", "Samsung", "187A2A0F", "DIMM-ASSET", "M471A1K43CB1-CRC  ")
 	b.add(typeMemory, 0x1002, newArea(0x28).u16(4, 0x1000).u8(0x0E, 0x0D).u8(0x10, 1).u8(0x11, 2).u8(0x12, 2).
 		u16(0x15, 2400).u8(0x17, 3),
@@ -113,7 +116,9 @@ func TestDecodeEachType(t *testing.T) {
 			"asset_tag": "Board Asset"}},
 		{"chassis type without lock bit", func(r *Report) any { return r.Chassis.Type }, "Notebook"},
 		{"chassis serial", func(r *Report) any { return r.Chassis.Serial }, "PF1ABCDE"},
-		{"chassis asset tag", func(r *Report) any { return r.Chassis.AssetTag }, "No Asset Information"},
+		{"chassis asset tag placeholder", func(r *Report) any { return r.Chassis.AssetTag }, nil},
+		{"chassis placeholders kept raw", func(r *Report) any { return r.Chassis.Raw }, map[string]any{
+			"asset_tag": "No Asset Information", "version": "None"}},
 		{"processor count", func(r *Report) any { return len(r.Processors) }, 2},
 		{"processor", func(r *Report) any { return r.Processors[0] }, map[string]any{
 			"handle": 4, "socket": "U3E1", "manufacturer": "Intel(R) Corporation",
@@ -137,12 +142,14 @@ func TestDecodeEachType(t *testing.T) {
 			"size_bytes": 8 << 30, "form_factor": "SODIMM", "type": "DDR4",
 			"type_detail": "Synchronous Unbuffered (Unregistered)", "speed_mts": 2400, "configured_speed_mts": 2133,
 			"manufacturer": "Samsung", "serial": "187A2A0F", "asset_tag": "DIMM-ASSET", "part_number": "M471A1K43CB1-CRC",
-			"rank": 2}},
+			"rank": 2, "total_width_bits": 64, "data_width_bits": 64, "minimum_voltage_mv": 1200,
+			"maximum_voltage_mv": 1200, "configured_voltage_mv": 1200}},
 		{"empty slot", func(r *Report) any { return device(r, 0x1002) }, map[string]any{
 			"handle": 0x1002, "array_handle": 0x1000, "locator": "ChannelB-DIMM0", "bank_locator": "BANK 2",
 			"size_bytes": 0, "form_factor": "SODIMM", "type": nil, "type_detail": "None", "speed_mts": nil,
 			"configured_speed_mts": nil, "manufacturer": nil, "serial": nil, "asset_tag": nil, "part_number": nil,
-			"rank": nil}},
+			"rank": nil, "total_width_bits": nil, "data_width_bits": nil, "minimum_voltage_mv": nil,
+			"maximum_voltage_mv": nil, "configured_voltage_mv": nil}},
 		{"KiB granularity size", func(r *Report) any { return device(r, 0x1003).SizeBytes }, 512 << 10},
 		{"DDR3 DIMM", func(r *Report) any { return []any{device(r, 0x1003).Type, device(r, 0x1003).FormFactor} }, []any{"DDR3", "DIMM"}},
 		{"registered", func(r *Report) any { return device(r, 0x1003).TypeDetail }, "Registered (Buffered)"},
@@ -201,7 +208,8 @@ func TestDecodeNullsAndExtendedFields(t *testing.T) {
 		{"2.0 device has no speed or manufacturer", func(r *Report) any { return []any{device(r, 0x1001).SpeedMTs, device(r, 0x1001).Manufacturer} }, []any{nil, nil}},
 		{"extended size marker without the field", func(r *Report) any { return device(r, 0x1002).SizeBytes }, nil},
 		{"speed 0", func(r *Report) any { return device(r, 0x1002).SpeedMTs }, nil},
-		{"whitespace-only string trims to empty", func(r *Report) any { return device(r, 0x1002).Manufacturer }, ""},
+		{"whitespace-only string is no value", func(r *Report) any { return device(r, 0x1002).Manufacturer }, nil},
+		{"and nothing raw to keep", func(r *Report) any { return device(r, 0x1002).Raw }, nil},
 		{"2.3 device has no rank", func(r *Report) any { return device(r, 0x1002).Rank }, nil},
 		{"extended maximum capacity", func(r *Report) any { return r.Memory.Arrays[1].MaxCapacityBytes }, uint64(2 << 40)},
 		{"extended size", func(r *Report) any { return device(r, 0x2001).SizeBytes }, uint64(64 << 30)},
@@ -447,4 +455,90 @@ func TestStructureSwallowingItsNeighbours(t *testing.T) {
 	if w := strings.Join(r.Warnings, "\n"); !strings.Contains(w, "occupy") {
 		t.Errorf("16 bytes after the last structure: warnings %q, want one saying what the structures occupy", r.Warnings)
 	}
+}
+
+func TestPlaceholders(t *testing.T) {
+	cases := []struct {
+		s    string
+		want bool
+	}{
+		{"To Be Filled By O.E.M.", true},
+		{"To be filled by O.E.M.", true},
+		{"Default string", true},
+		{"Not Specified", true},
+		{"NULL", true},
+		{"0123456789", true},
+		{"123456", true},
+		{"00000000", true},
+		{"FFFFFFFF", true},
+		{"", true},
+		{"03000200-0400-0500-0006-000700080009", true},
+		{"1.0", false},
+		{"0000-1", false},
+		{"012345", true},
+		{"01234", false},
+		{"0124567", false},
+		{"PF1ABCDE", false},
+		{"X9DBL-3F/X9DBL-iF", false},
+		{"000", false},
+		{"Samsung", false},
+	}
+	for i, c := range cases {
+		if got := isPlaceholder(c.s); got != c.want {
+			t.Errorf("case %d (%q): isPlaceholder = %v, want %v", i, c.s, got, c.want)
+		}
+	}
+}
+
+func TestJEDECMaker(t *testing.T) {
+	cases := []struct {
+		code, want string
+		ok         bool
+	}{
+		{"80CE", "Samsung", true},
+		{"859B", "Crucial", true},
+		{"80AD", "SK Hynix", true},
+		{"0x80CE", "Samsung", true},
+		{"CE00", "Samsung", true},
+		{"00CE", "Samsung", true}, // parity bit missing from the bank byte
+		{"0198", "Kingston", true},
+		{"7F98000000000000", "Kingston", true},
+		{"CE00000000000000", "Samsung", true},
+		{"7F7F7F0B00000000", "Nanya", true},
+		{"7F7F7F0B00000100", "", false}, // more after the ID
+		{"1315", "", false},             // not a code of a known maker
+		{"0000", "", false},
+		{"Samsung", "", false},
+		{"80C", "", false},
+		{"7F7F7F7F7F7F7F7F", "", false},
+	}
+	for i, c := range cases {
+		got, ok := jedecMaker(c.code)
+		if got != c.want || ok != c.ok {
+			t.Errorf("case %d (%q): %q, %v; want %q, %v", i, c.code, got, ok, c.want, c.ok)
+		}
+	}
+}
+
+// TestPlaceholdersAndCodesInARealDump: the Synology's table fills most strings with
+// template text and gives its modules' maker as "0000"; the W510's gives a JEDEC code.
+func TestPlaceholdersAndCodesInARealDump(t *testing.T) {
+	r, err := ReadDump(filepath.Join(repo.SMBIOSDumpsT(t), "Synology-RS3614xsp.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w510, err := ReadDump(filepath.Join(repo.SMBIOSDumpsT(t), "Lenovo-ThinkPad-W510.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFields(t, r, []fieldCase{
+		{"system serial", func(r *Report) any { return r.System.Serial }, nil},
+		{"system raw", func(r *Report) any { return r.System.Raw }, map[string]any{
+			"serial": "To be filled by O.E.M.", "sku": "To be filled by O.E.M.",
+			"uuid": "03000200-0400-0500-0006-000700080009"}},
+		{"system product kept", func(r *Report) any { return r.System.Product }, "RS3614xs+"},
+		{"module maker 0000", func(r *Report) any { return r.Memory.Arrays[0].Devices[0].Manufacturer }, nil},
+		{"W510 module maker by name", func(*Report) any { return w510.Memory.Arrays[0].Devices[0].Manufacturer }, "Crucial"},
+		{"W510 module maker's code kept", func(*Report) any { return w510.Memory.Arrays[0].Devices[0].Raw["manufacturer"] }, "859B"},
+	})
 }

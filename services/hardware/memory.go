@@ -53,17 +53,38 @@ func decodeMemoryDevice(f fields) MemoryDevice {
 	if v, ok := f.word(0x13); ok {
 		m.TypeDetail = typeDetail(v)
 	}
+	m.TotalWidthBits, m.DataWidthBits = f.width(0x08), f.width(0x0A)
 	if m.SizeBytes != nil && *m.SizeBytes == 0 {
 		return m
 	}
+	m.MinimumVoltageMV, m.MaximumVoltageMV, m.ConfiguredVoltageMV = f.nonZeroWord(0x22), f.nonZeroWord(0x24), f.nonZeroWord(0x26)
 	m.SpeedMTs, m.ConfiguredSpeedMTs = deviceSpeed(f, 0x15, 0x54), deviceSpeed(f, 0x20, 0x58)
-	m.Manufacturer, m.Serial, m.AssetTag, m.PartNumber = f.str(0x17), f.str(0x18), f.str(0x19), f.str(0x1A)
+	m.Manufacturer, m.Serial = f.text(0x17, "manufacturer"), f.text(0x18, "serial")
+	m.AssetTag, m.PartNumber = f.text(0x19, "asset_tag"), f.text(0x1A, "part_number")
+	if m.Manufacturer != nil {
+		if name, ok := jedecMaker(*m.Manufacturer); ok {
+			f.raw["manufacturer"] = *m.Manufacturer
+			m.Manufacturer = &name
+		}
+	}
 	// Attributes bits 3:0 are the rank; 0 is unknown.
 	if v, ok := f.byte(0x1B); ok && v&0x0F != 0 {
 		rank := int(v & 0x0F)
 		m.Rank = &rank
 	}
+	m.Raw = f.raw.orNil()
 	return m
+}
+
+// width decodes a type 17 width word in bits: 0xFFFF is unknown, and so is 0, which
+// dmidecode prints as "Unknown" as well.
+func (f fields) width(off int) *int {
+	w, ok := f.word(off)
+	if !ok || w == 0xFFFF || w == 0 {
+		return nil
+	}
+	v := int(w)
+	return &v
 }
 
 // deviceSize decodes the type 17 Size word: 0 is an empty slot, 0xFFFF unknown, 0x7FFF

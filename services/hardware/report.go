@@ -7,10 +7,17 @@
 //
 // In the JSON form every value the firmware leaves unset (string index 0, an enum coded
 // "Unknown", a size or speed coded unknown, a field the structure is too short to hold)
-// is null, so scripts can tell "unknown" from a real value.
+// is null, so scripts can tell "unknown" from a real value. So is a placeholder the
+// firmware left in a string ("To Be Filled By O.E.M.", "Default string", "0123456789",
+// see data/placeholders.txt); the firmware's string is then kept in the object's "raw"
+// map under the field's name, as is a JEDEC code the report names a maker for.
 package hardware
 
-import "errors"
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+)
 
 // ErrNoTables reports that the machine (or the given directory) has no SMBIOS tables at
 // all: there is nothing to report, which is not a failure of the service.
@@ -44,6 +51,9 @@ type BIOS struct {
 	Vendor      *string `json:"vendor"`
 	Version     *string `json:"version"`
 	ReleaseDate *string `json:"release_date"`
+	// Raw holds the firmware's strings where the report shows another value: a
+	// placeholder shown as null, a JEDEC code shown as a name. Keys are JSON field names.
+	Raw map[string]string `json:"raw,omitempty"`
 }
 
 // System is SMBIOS type 1.
@@ -54,28 +64,31 @@ type System struct {
 	Serial       *string `json:"serial"`
 	// UUID is in lowercase canonical form, byte order per SMBIOS 2.6 and later (as
 	// dmidecode decodes it); null when the firmware marks it not present or not settable.
-	UUID   *string `json:"uuid"`
-	SKU    *string `json:"sku"`
-	Family *string `json:"family"`
+	UUID   *string           `json:"uuid"`
+	SKU    *string           `json:"sku"`
+	Family *string           `json:"family"`
+	Raw    map[string]string `json:"raw,omitempty"`
 }
 
 // Baseboard is the first SMBIOS type 2 structure.
 type Baseboard struct {
-	Manufacturer *string `json:"manufacturer"`
-	Product      *string `json:"product"`
-	Version      *string `json:"version"`
-	Serial       *string `json:"serial"`
-	AssetTag     *string `json:"asset_tag"`
+	Manufacturer *string           `json:"manufacturer"`
+	Product      *string           `json:"product"`
+	Version      *string           `json:"version"`
+	Serial       *string           `json:"serial"`
+	AssetTag     *string           `json:"asset_tag"`
+	Raw          map[string]string `json:"raw,omitempty"`
 }
 
 // Chassis is the first SMBIOS type 3 structure.
 type Chassis struct {
 	Manufacturer *string `json:"manufacturer"`
 	// Type is the chassis type as dmidecode names it, e.g. "Notebook", "Rack Mount Chassis".
-	Type     *string `json:"type"`
-	Version  *string `json:"version"`
-	Serial   *string `json:"serial"`
-	AssetTag *string `json:"asset_tag"`
+	Type     *string           `json:"type"`
+	Version  *string           `json:"version"`
+	Serial   *string           `json:"serial"`
+	AssetTag *string           `json:"asset_tag"`
+	Raw      map[string]string `json:"raw,omitempty"`
 }
 
 // Processor is one SMBIOS type 4 structure, i.e. one socket.
@@ -90,10 +103,11 @@ type Processor struct {
 	CoresEnabled    *int    `json:"cores_enabled"`
 	Threads         *int    `json:"threads"`
 	// Populated is whether a processor sits in the socket.
-	Populated  *bool   `json:"populated"`
-	Serial     *string `json:"serial"`
-	AssetTag   *string `json:"asset_tag"`
-	PartNumber *string `json:"part_number"`
+	Populated  *bool             `json:"populated"`
+	Serial     *string           `json:"serial"`
+	AssetTag   *string           `json:"asset_tag"`
+	PartNumber *string           `json:"part_number"`
+	Raw        map[string]string `json:"raw,omitempty"`
 }
 
 // Memory holds the physical memory arrays (type 16) with their devices (type 17), and
@@ -140,6 +154,18 @@ type MemoryDevice struct {
 	AssetTag           *string `json:"asset_tag"`
 	PartNumber         *string `json:"part_number"`
 	Rank               *int    `json:"rank"`
+	// TotalWidthBits and DataWidthBits are the module's bus widths; more total than
+	// data bits are the ECC bits (72 of 64).
+	TotalWidthBits *int `json:"total_width_bits"`
+	DataWidthBits  *int `json:"data_width_bits"`
+	// MinimumVoltageMV, MaximumVoltageMV and ConfiguredVoltageMV are the module's
+	// voltages in millivolts (SMBIOS 2.8).
+	MinimumVoltageMV    *int `json:"minimum_voltage_mv"`
+	MaximumVoltageMV    *int `json:"maximum_voltage_mv"`
+	ConfiguredVoltageMV *int `json:"configured_voltage_mv"`
+	// Raw is as in BIOS; a manufacturer given as a JEDEC code ("80CE") is shown by name
+	// ("Samsung") with the code kept here.
+	Raw map[string]string `json:"raw,omitempty"`
 }
 
 // MappedRange is one SMBIOS type 19 structure: a range of physical addresses backed by
@@ -172,58 +198,62 @@ func (r *Report) Empty() bool {
 }
 
 // WithoutSecrets returns a deep copy of r in which every serial number, UUID and asset
-// tag is nil, for callers not allowed to read them. r itself is not changed.
+// tag is nil, also where "raw" keeps a placeholder in their place, for callers not
+// allowed to read them. r itself is not changed.
 func (r *Report) WithoutSecrets() *Report {
-	c := *r
-	c.Warnings = append([]string(nil), r.Warnings...)
-	if r.BIOS != nil {
-		c.BIOS = &BIOS{Vendor: clone(r.BIOS.Vendor), Version: clone(r.BIOS.Version), ReleaseDate: clone(r.BIOS.ReleaseDate)}
-	}
-	if s := r.System; s != nil {
-		c.System = &System{Manufacturer: clone(s.Manufacturer), Product: clone(s.Product), Version: clone(s.Version),
-			SKU: clone(s.SKU), Family: clone(s.Family)}
-	}
-	if b := r.Baseboard; b != nil {
-		c.Baseboard = &Baseboard{Manufacturer: clone(b.Manufacturer), Product: clone(b.Product), Version: clone(b.Version)}
-	}
-	if ch := r.Chassis; ch != nil {
-		c.Chassis = &Chassis{Manufacturer: clone(ch.Manufacturer), Type: clone(ch.Type), Version: clone(ch.Version)}
-	}
-	c.Processors = make([]Processor, len(r.Processors))
-	for i, p := range r.Processors {
-		c.Processors[i] = Processor{Handle: p.Handle, Socket: clone(p.Socket), Manufacturer: clone(p.Manufacturer),
-			Version: clone(p.Version), MaxSpeedMHz: clone(p.MaxSpeedMHz), CurrentSpeedMHz: clone(p.CurrentSpeedMHz),
-			Cores: clone(p.Cores), CoresEnabled: clone(p.CoresEnabled), Threads: clone(p.Threads),
-			Populated: clone(p.Populated), PartNumber: clone(p.PartNumber)}
-	}
-	c.Memory.Arrays = make([]MemoryArray, len(r.Memory.Arrays))
-	for i, a := range r.Memory.Arrays {
-		devices := make([]MemoryDevice, len(a.Devices))
-		for j, d := range a.Devices {
-			devices[j] = MemoryDevice{Handle: d.Handle, ArrayHandle: clone(d.ArrayHandle), Locator: clone(d.Locator),
-				BankLocator: clone(d.BankLocator), SizeBytes: clone(d.SizeBytes), FormFactor: clone(d.FormFactor),
-				Type: clone(d.Type), TypeDetail: clone(d.TypeDetail), SpeedMTs: clone(d.SpeedMTs),
-				ConfiguredSpeedMTs: clone(d.ConfiguredSpeedMTs), Manufacturer: clone(d.Manufacturer),
-				PartNumber: clone(d.PartNumber), Rank: clone(d.Rank)}
+	c := r.copy()
+	hide := func(serial, assetTag **string, raw map[string]string) {
+		*serial = nil
+		if assetTag != nil {
+			*assetTag = nil
 		}
-		c.Memory.Arrays[i] = MemoryArray{Handle: a.Handle, Location: clone(a.Location), Use: clone(a.Use),
-			ECC: clone(a.ECC), MaxCapacityBytes: clone(a.MaxCapacityBytes), Slots: clone(a.Slots), Devices: devices}
+		for _, k := range secretFields {
+			delete(raw, k)
+		}
 	}
-	c.Memory.MappedRanges = make([]MappedRange, len(r.Memory.MappedRanges))
-	for i, m := range r.Memory.MappedRanges {
-		c.Memory.MappedRanges[i] = MappedRange{Handle: m.Handle, ArrayHandle: clone(m.ArrayHandle),
-			StartBytes: clone(m.StartBytes), EndBytes: clone(m.EndBytes), PartitionWidth: clone(m.PartitionWidth)}
+	if s := c.System; s != nil {
+		hide(&s.Serial, nil, s.Raw)
+		s.UUID = nil
+		s.Raw = rawStrings(s.Raw).orNil()
 	}
-	return &c
+	if b := c.Baseboard; b != nil {
+		hide(&b.Serial, &b.AssetTag, b.Raw)
+		b.Raw = rawStrings(b.Raw).orNil()
+	}
+	if ch := c.Chassis; ch != nil {
+		hide(&ch.Serial, &ch.AssetTag, ch.Raw)
+		ch.Raw = rawStrings(ch.Raw).orNil()
+	}
+	for i := range c.Processors {
+		p := &c.Processors[i]
+		hide(&p.Serial, &p.AssetTag, p.Raw)
+		p.Raw = rawStrings(p.Raw).orNil()
+	}
+	for i := range c.Memory.Arrays {
+		for j := range c.Memory.Arrays[i].Devices {
+			d := &c.Memory.Arrays[i].Devices[j]
+			hide(&d.Serial, &d.AssetTag, d.Raw)
+			d.Raw = rawStrings(d.Raw).orNil()
+		}
+	}
+	return c
 }
 
-// clone returns a pointer to a copy of *p, or nil for nil, so copies share no memory.
-func clone[T any](p *T) *T {
-	if p == nil {
-		return nil
+// secretFields are the JSON names of the fields WithoutSecrets hides.
+var secretFields = []string{"serial", "uuid", "asset_tag"}
+
+// copy returns a deep copy of r, made through its JSON form so that a field added to
+// the report is copied without more code here.
+func (r *Report) copy() *Report {
+	data, err := json.Marshal(r)
+	if err != nil {
+		panic(fmt.Sprintf("hardware report does not marshal: %v", err)) // only plain data types
 	}
-	v := *p
-	return &v
+	var c Report
+	if err := json.Unmarshal(data, &c); err != nil {
+		panic(fmt.Sprintf("hardware report does not unmarshal: %v", err))
+	}
+	return &c
 }
 
 // Summary is the handful of facts hostkit-hwd publishes as D-Bus properties. Strings are

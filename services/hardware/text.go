@@ -21,8 +21,14 @@ func WriteText(w io.Writer, r *Report) error {
 		return bw.Flush()
 	}
 
+	// Values the firmware does not give (null in the JSON, placeholders included) are
+	// left out.
 	var lines [][2]string
-	add := func(label string, value *string) { lines = append(lines, [2]string{label, orDash(value)}) }
+	add := func(label string, value *string) {
+		if value != nil && *value != "" {
+			lines = append(lines, [2]string{label, *value})
+		}
+	}
 	add("Source", &r.Source)
 	add("SMBIOS Version", r.SMBIOSVersion)
 	if b := r.BIOS; b != nil {
@@ -51,6 +57,10 @@ func WriteText(w io.Writer, r *Report) error {
 	for i, p := range r.Processors {
 		line := processorLine(p)
 		add(fmt.Sprintf("Processor %d", i+1), &line)
+	}
+	if len(r.Memory.Arrays) > 0 {
+		line := MemorySummary(r)
+		add("Memory", &line)
 	}
 	width := 0
 	for _, l := range lines {
@@ -82,6 +92,109 @@ func WriteText(w io.Writer, r *Report) error {
 		}
 	}
 	return bw.Flush()
+}
+
+// MemorySummary is the one line that answers "what memory is in there": slots used,
+// installed and supported sizes over the system memory arrays, then the modules grouped
+// by kind, e.g. "4 of 8 slots used, 16 GiB installed, up to 64 GiB supported; modules:
+// 4 x 4 GiB DDR3-1333 ECC RDIMM (Samsung M393B5170FH0-CH9)".
+func MemorySummary(r *Report) string {
+	s := r.Summary()
+	line := fmt.Sprintf("%d of %d slots used, %s installed", s.MemorySlotsUsed, s.MemorySlots, humanBytes(s.MemoryInstalledBytes))
+	if s.MemoryMaxBytes > 0 {
+		line += ", up to " + humanBytes(s.MemoryMaxBytes) + " supported"
+	} else {
+		line += ", maximum unknown"
+	}
+	var order []string
+	count := map[string]int{}
+	for _, a := range r.systemMemoryArrays() {
+		for _, d := range a.Devices {
+			if d.SizeBytes != nil && *d.SizeBytes == 0 {
+				continue
+			}
+			name := ModuleName(d)
+			if count[name] == 0 {
+				order = append(order, name)
+			}
+			count[name]++
+		}
+	}
+	for i, name := range order {
+		if i == 0 {
+			line += "; modules: "
+		} else {
+			line += ", "
+		}
+		line += fmt.Sprintf("%d x %s", count[name], name)
+	}
+	return line
+}
+
+// ModuleName describes an installed module as a buyer would: "4 GiB DDR3-1333 ECC RDIMM
+// (Samsung M393B5170FH0-CH9)". What the tables do not say is left out.
+func ModuleName(d MemoryDevice) string {
+	var parts []string
+	if d.SizeBytes != nil {
+		parts = append(parts, humanBytes(*d.SizeBytes))
+	} else {
+		parts = append(parts, "unknown size")
+	}
+	if d.Type != nil {
+		kind := *d.Type
+		if d.SpeedMTs != nil {
+			kind += "-" + strconv.Itoa(*d.SpeedMTs)
+		}
+		parts = append(parts, kind)
+	}
+	if d.TotalWidthBits != nil && d.DataWidthBits != nil && *d.TotalWidthBits > *d.DataWidthBits {
+		parts = append(parts, "ECC")
+	}
+	if form := moduleForm(d); form != "" {
+		parts = append(parts, form)
+	}
+	var who []string
+	for _, s := range []*string{d.Manufacturer, d.PartNumber} {
+		if s != nil && *s != "" {
+			who = append(who, *s)
+		}
+	}
+	if len(who) > 0 {
+		parts = append(parts, "("+strings.Join(who, " ")+")")
+	}
+	return strings.Join(parts, " ")
+}
+
+// moduleForm names a module's form as it is sold: RDIMM, LRDIMM and UDIMM for DIMMs
+// whose type detail says so, otherwise the form factor ("SODIMM", "DIMM", "Chip").
+func moduleForm(d MemoryDevice) string {
+	form := deref(d.FormFactor)
+	if form == "DIMM" {
+		switch reg := registration(d); reg {
+		case "registered":
+			return "RDIMM"
+		case "lrdimm":
+			return "LRDIMM"
+		case "unbuffered":
+			return "UDIMM"
+		}
+	}
+	return form
+}
+
+// registration returns "lrdimm", "registered" or "unbuffered" from a device's type
+// detail, or "" when the type detail does not say.
+func registration(d MemoryDevice) string {
+	detail := deref(d.TypeDetail)
+	switch {
+	case strings.Contains(detail, "LRDIMM"):
+		return "lrdimm"
+	case strings.Contains(detail, "Registered (Buffered)"):
+		return "registered"
+	case strings.Contains(detail, "Unbuffered (Unregistered)"):
+		return "unbuffered"
+	}
+	return ""
 }
 
 // processorLine describes one socket: "CPU0: Intel(R) Core(TM) i5, 4 cores, 8 threads, 3400 MHz".

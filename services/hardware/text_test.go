@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hostkit/hostkit/internal/repo"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.txt golden files from the current output")
@@ -67,7 +69,8 @@ func TestWriteTextUnavailable(t *testing.T) {
 }
 
 func TestWriteTextNulls(t *testing.T) {
-	// A report whose every section is present but empty prints dashes, not "<nil>".
+	// A report whose every section is present but empty leaves the unknown values out,
+	// and prints no "<nil>".
 	r := &Report{Available: true, BIOS: &BIOS{}, System: &System{}, Baseboard: &Baseboard{}, Chassis: &Chassis{},
 		Processors: []Processor{{}}, Memory: Memory{Arrays: []MemoryArray{{Handle: -1, Devices: []MemoryDevice{{}}}}}}
 	var out bytes.Buffer
@@ -75,7 +78,10 @@ func TestWriteTextNulls(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := out.String()
-	for i, want := range []string{"BIOS Vendor: -\n", "Processor 1: -: unknown\n",
+	if strings.Contains(text, "BIOS Vendor") || strings.Contains(text, "System Serial") {
+		t.Errorf("unknown values printed:\n%s", text)
+	}
+	for i, want := range []string{"Processor 1: -: unknown\n",
 		"Memory array unknown: location unknown, unknown number of slots, 1 used, max unknown, ECC unknown\n",
 		"-     unknown  -     -      -             -\n"} {
 		if !strings.Contains(text, want) {
@@ -108,6 +114,30 @@ func TestHumanBytes(t *testing.T) {
 	for i, c := range cases {
 		if got := humanBytes(c.n); got != c.want {
 			t.Errorf("case %d (%d): got %q, want %q", i, c.n, got, c.want)
+		}
+	}
+}
+
+// TestMemorySummary: the summary line on real dumps, modules grouped by kind in table
+// order, ECC from the widths, RDIMM from the type detail, makers from JEDEC codes.
+func TestMemorySummary(t *testing.T) {
+	cases := []struct{ dump, want string }{
+		{"SuperMicro-X9DBL.bin", "6 of 6 slots used, 48 GiB installed, up to 96 GiB supported; modules: " +
+			"4 x 4 GiB DDR3-1333 ECC RDIMM (AL12P72A8BLK0M), 2 x 16 GiB DDR3-1333 ECC RDIMM (Micron 36KSF2G72PZ-1G6N1)"},
+		{"Lenovo-ThinkPad-W510.bin", "2 of 4 slots used, 8 GiB installed, up to 16 GiB supported; modules: " +
+			"2 x 4 GiB DDR3-1334 SODIMM (Crucial CT51264BF1339.C16F)"},
+		{"Lenovo-ThinkPad-T480.bin", "2 of 2 slots used, 24 GiB installed, up to 32 GiB supported; modules: " +
+			"1 x 8 GiB DDR4-2400 SODIMM (SK Hynix HMAA51S6AMR6N-UH), 1 x 16 GiB DDR4-2400 SODIMM (Samsung M471A2K43CB1-CRC)"},
+		{"GigaByte-X399.bin", "8 of 8 slots used, 128 GiB installed, up to 512 GiB supported; modules: " +
+			"8 x 16 GiB DDR4-2933 UDIMM (Kingston KHX2933C17D4/16G)"},
+	}
+	for i, c := range cases {
+		r, err := ReadDump(filepath.Join(repo.SMBIOSDumpsT(t), c.dump))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := MemorySummary(r); got != c.want {
+			t.Errorf("case %d (%s):\ngot  %s\nwant %s", i, c.dump, got, c.want)
 		}
 	}
 }

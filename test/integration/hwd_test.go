@@ -450,3 +450,33 @@ func clipText(s string) string {
 	}
 	return s
 }
+
+// TestPlaceholderSerialIsNoSerial: the MSI board's firmware says "To be filled by
+// O.E.M." where the serial number belongs. The report shows null with the placeholder in
+// raw (to root), and GetHardwareSerial refuses, naming the placeholder.
+func TestPlaceholderSerialIsNoSerial(t *testing.T) {
+	h := setup(t, "MSI-MS-7816.bin", "infinity")
+	h.start(t)
+	obj := h.connect(t).Object(hwName, hwPath)
+	var described string
+	if err := obj.Call(hwName+".Describe", 0).Store(&described); err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		System struct {
+			Serial *string           `json:"serial"`
+			Raw    map[string]string `json:"raw"`
+		} `json:"system"`
+	}
+	if err := json.Unmarshal([]byte(described), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.System.Serial != nil || r.System.Raw["serial"] != "To be filled by O.E.M." {
+		t.Errorf("system serial %q, raw %v; want null and the placeholder in raw", deref(r.System.Serial), r.System.Raw)
+	}
+	var serial string
+	err := obj.Call(hwName+".GetHardwareSerial", 0).Store(&serial)
+	if err == nil || !strings.Contains(err.Error(), `only the placeholder "To be filled by O.E.M."`) {
+		t.Errorf("GetHardwareSerial = %q, %v; want NoSerial naming the placeholder", serial, err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,19 +24,22 @@ type report struct {
 	Available     bool   `json:"available"`
 	SMBIOSVersion string `json:"smbios_version"`
 	BIOS          *struct {
-		Vendor  *string `json:"vendor"`
-		Version *string `json:"version"`
+		Vendor  *string           `json:"vendor"`
+		Version *string           `json:"version"`
+		Raw     map[string]string `json:"raw"`
 	} `json:"bios"`
 	System *struct {
-		Manufacturer *string `json:"manufacturer"`
-		Product      *string `json:"product"`
-		Serial       *string `json:"serial"`
-		UUID         *string `json:"uuid"`
+		Manufacturer *string           `json:"manufacturer"`
+		Product      *string           `json:"product"`
+		Serial       *string           `json:"serial"`
+		UUID         *string           `json:"uuid"`
+		Raw          map[string]string `json:"raw"`
 	} `json:"system"`
 	Baseboard *struct {
-		Manufacturer *string `json:"manufacturer"`
-		Product      *string `json:"product"`
-		Serial       *string `json:"serial"`
+		Manufacturer *string           `json:"manufacturer"`
+		Product      *string           `json:"product"`
+		Serial       *string           `json:"serial"`
+		Raw          map[string]string `json:"raw"`
 	} `json:"baseboard"`
 	Chassis *struct {
 		Type *string `json:"type"`
@@ -67,20 +71,26 @@ type report struct {
 }
 
 type device struct {
-	Handle             int     `json:"handle"`
-	ArrayHandle        *int    `json:"array_handle"`
-	Locator            *string `json:"locator"`
-	BankLocator        *string `json:"bank_locator"`
-	SizeBytes          *uint64 `json:"size_bytes"`
-	FormFactor         *string `json:"form_factor"`
-	Type               *string `json:"type"`
-	TypeDetail         *string `json:"type_detail"`
-	SpeedMTs           *int    `json:"speed_mts"`
-	ConfiguredSpeedMTs *int    `json:"configured_speed_mts"`
-	Manufacturer       *string `json:"manufacturer"`
-	Serial             *string `json:"serial"`
-	PartNumber         *string `json:"part_number"`
-	Rank               *int    `json:"rank"`
+	Handle              int               `json:"handle"`
+	ArrayHandle         *int              `json:"array_handle"`
+	Locator             *string           `json:"locator"`
+	BankLocator         *string           `json:"bank_locator"`
+	SizeBytes           *uint64           `json:"size_bytes"`
+	FormFactor          *string           `json:"form_factor"`
+	Type                *string           `json:"type"`
+	TypeDetail          *string           `json:"type_detail"`
+	SpeedMTs            *int              `json:"speed_mts"`
+	ConfiguredSpeedMTs  *int              `json:"configured_speed_mts"`
+	Manufacturer        *string           `json:"manufacturer"`
+	Serial              *string           `json:"serial"`
+	PartNumber          *string           `json:"part_number"`
+	Rank                *int              `json:"rank"`
+	TotalWidthBits      *int              `json:"total_width_bits"`
+	DataWidthBits       *int              `json:"data_width_bits"`
+	MinimumVoltageMV    *int              `json:"minimum_voltage_mv"`
+	MaximumVoltageMV    *int              `json:"maximum_voltage_mv"`
+	ConfiguredVoltageMV *int              `json:"configured_voltage_mv"`
+	Raw                 map[string]string `json:"raw"`
 }
 
 func TestAgainstDmidecode(t *testing.T) {
@@ -145,8 +155,8 @@ func compareDump(hwd, dmidecode, dump string) (diffs []string, summary string, e
 	}
 	c := &comparison{}
 	c.compare(ours, peer)
-	summary = fmt.Sprintf("SMBIOS %s, %d processors, %d memory arrays, %d memory devices, %d fields compared",
-		peer.version, len(peer.ofType(4)), len(peer.ofType(16)), len(peer.ofType(17)), c.fields)
+	summary = fmt.Sprintf("SMBIOS %s, %d processors, %d memory arrays, %d memory devices, %d fields compared, %d shown as null or by name with the firmware's string in raw",
+		peer.version, len(peer.ofType(4)), len(peer.ofType(16)), len(peer.ofType(17)), c.fields, c.replaced)
 	return c.diffs, summary, nil
 }
 
@@ -179,21 +189,34 @@ func run(name string, args ...string) (string, error) {
 type comparison struct {
 	diffs  []string
 	fields int
+	// replaced counts the strings hostkit shows as null or by name, keeping the
+	// firmware's string in "raw".
+	replaced int
 }
 
 func (c *comparison) differ(where, field, ours, theirs string) {
 	c.diffs = append(c.diffs, fmt.Sprintf("%s %s: hostkit %s, dmidecode %q", where, field, ours, theirs))
 }
 
-// str compares a string field. dmidecode prints an unset string as "Not Specified", an
-// index past the strings as "<BAD INDEX>", and leaves the line out when the structure is
-// too short: hostkit's null matches each of these. Firmware also stores the literal
-// strings "Not Specified" and "Unknown", so those match themselves as well.
-func (c *comparison) str(where, field string, fields map[string]string, ours *string) {
+// str compares a string field. dmidecode prints an unset string as "Not Specified" or
+// an empty one as nothing, an index past the strings as "<BAD INDEX>", and leaves the
+// line out when the structure is too short: hostkit's null matches each of these.
+// Where hostkit shows another value than the firmware's string (a placeholder as null,
+// a JEDEC code as a maker's name), raw[key] holds that string, and it must be what
+// dmidecode printed. Firmware also stores the literal strings "Not Specified" and
+// "Unknown", so those match themselves as well.
+func (c *comparison) str(where, field string, fields map[string]string, ours *string, raw map[string]string, key string) {
 	c.fields++
 	theirs, printed := fields[field]
+	if r, ok := raw[key]; ok && key != "" {
+		c.replaced++
+		if !printed || r != theirs {
+			c.differ(where, field, fmt.Sprintf("%s (raw %q)", show(ours), r), theirs)
+		}
+		return
+	}
 	switch {
-	case !printed || theirs == "Not Specified" || theirs == "<BAD INDEX>":
+	case !printed || theirs == "Not Specified" || theirs == "<BAD INDEX>" || theirs == "":
 		if ours == nil || *ours == theirs {
 			return
 		}
@@ -258,6 +281,22 @@ func (c *comparison) number(where, field, unit string, fields map[string]string,
 	}
 }
 
+// voltage compares millivolts with dmidecode's "1.35 V" / "Unknown", or a line left out.
+func (c *comparison) voltage(where, field string, fields map[string]string, ours *int) {
+	c.fields++
+	theirs, printed := fields[field]
+	if !printed || theirs == "Unknown" {
+		if ours != nil {
+			c.differ(where, field, show(ours), theirs)
+		}
+		return
+	}
+	v, err := strconv.ParseFloat(strings.TrimSuffix(theirs, " V"), 64)
+	if err != nil || ours == nil || *ours != int(math.Round(v*1000)) {
+		c.differ(where, field, show(ours), theirs)
+	}
+}
+
 // address compares a hex address ("0x0005FFFFFFF") with a byte address.
 func (c *comparison) address(where, field string, fields map[string]string, ours *uint64) {
 	c.fields++
@@ -285,8 +324,8 @@ func (c *comparison) compare(ours *report, peer dmiOutput) {
 			c.differ("BIOS", "section", "null", "present")
 		} else {
 			where := fmt.Sprintf("BIOS 0x%04X", s[0].handle)
-			c.str(where, "Vendor", s[0].fields, ours.BIOS.Vendor)
-			c.str(where, "Version", s[0].fields, ours.BIOS.Version)
+			c.str(where, "Vendor", s[0].fields, ours.BIOS.Vendor, ours.BIOS.Raw, "vendor")
+			c.str(where, "Version", s[0].fields, ours.BIOS.Version, ours.BIOS.Raw, "version")
 		}
 	}
 	if s := peer.ofType(1); len(s) > 0 {
@@ -294,22 +333,22 @@ func (c *comparison) compare(ours *report, peer dmiOutput) {
 			c.differ("system", "section", "null", "present")
 		} else {
 			where := fmt.Sprintf("system 0x%04X", s[0].handle)
-			c.str(where, "Manufacturer", s[0].fields, ours.System.Manufacturer)
-			c.str(where, "Product Name", s[0].fields, ours.System.Product)
-			c.str(where, "Serial Number", s[0].fields, ours.System.Serial)
+			c.str(where, "Manufacturer", s[0].fields, ours.System.Manufacturer, ours.System.Raw, "manufacturer")
+			c.str(where, "Product Name", s[0].fields, ours.System.Product, ours.System.Raw, "product")
+			c.str(where, "Serial Number", s[0].fields, ours.System.Serial, ours.System.Raw, "serial")
 			// dmidecode prints UUIDs it considers absent as "Not Present" / "Not Settable".
 			uuid := s[0].fields
 			if v := uuid["UUID"]; v == "Not Present" || v == "Not Settable" {
 				uuid = map[string]string{}
 			}
-			c.str(where, "UUID", uuid, ours.System.UUID)
+			c.str(where, "UUID", uuid, ours.System.UUID, ours.System.Raw, "uuid")
 		}
 	}
 	if s := peer.ofType(2); len(s) > 0 && ours.Baseboard != nil {
 		where := fmt.Sprintf("baseboard 0x%04X", s[0].handle)
-		c.str(where, "Manufacturer", s[0].fields, ours.Baseboard.Manufacturer)
-		c.str(where, "Product Name", s[0].fields, ours.Baseboard.Product)
-		c.str(where, "Serial Number", s[0].fields, ours.Baseboard.Serial)
+		c.str(where, "Manufacturer", s[0].fields, ours.Baseboard.Manufacturer, ours.Baseboard.Raw, "manufacturer")
+		c.str(where, "Product Name", s[0].fields, ours.Baseboard.Product, ours.Baseboard.Raw, "product")
+		c.str(where, "Serial Number", s[0].fields, ours.Baseboard.Serial, ours.Baseboard.Raw, "serial")
 	}
 	if s := peer.ofType(3); len(s) > 0 && ours.Chassis != nil {
 		c.enum(fmt.Sprintf("chassis 0x%04X", s[0].handle), "Type", s[0].fields, ours.Chassis.Type)
@@ -331,7 +370,7 @@ func (c *comparison) compareProcessors(ours *report, peer dmiOutput) {
 			c.differ(where, "handle", fmt.Sprintf("0x%04X", p.Handle), fmt.Sprintf("0x%04X", s.handle))
 			continue
 		}
-		c.str(where, "Socket Designation", s.fields, p.Socket)
+		c.str(where, "Socket Designation", s.fields, p.Socket, nil, "")
 		c.number(where, "Max Speed", " MHz", s.fields, p.MaxSpeedMHz)
 		c.number(where, "Core Count", "", s.fields, p.Cores)
 		c.number(where, "Thread Count", "", s.fields, p.Threads)
@@ -381,18 +420,23 @@ func (c *comparison) compareMemory(ours *report, peer dmiOutput) {
 		if h, err := strconv.ParseUint(strings.TrimPrefix(s.fields["Array Handle"], "0x"), 16, 16); err != nil || d.ArrayHandle == nil || *d.ArrayHandle != int(h) {
 			c.differ(where, "Array Handle", show(d.ArrayHandle), s.fields["Array Handle"])
 		}
-		c.str(where, "Locator", s.fields, d.Locator)
-		c.str(where, "Bank Locator", s.fields, d.BankLocator)
+		c.str(where, "Locator", s.fields, d.Locator, nil, "")
+		c.str(where, "Bank Locator", s.fields, d.BankLocator, nil, "")
 		c.size(where, "Size", s.fields, d.SizeBytes)
 		c.enum(where, "Form Factor", s.fields, d.FormFactor)
 		c.enum(where, "Type", s.fields, d.Type)
 		c.enum(where, "Type Detail", s.fields, d.TypeDetail)
 		c.number(where, "Speed", " MT/s", s.fields, d.SpeedMTs)
 		c.number(where, "Configured Memory Speed", " MT/s", s.fields, d.ConfiguredSpeedMTs)
-		c.str(where, "Manufacturer", s.fields, d.Manufacturer)
-		c.str(where, "Serial Number", s.fields, d.Serial)
-		c.str(where, "Part Number", s.fields, d.PartNumber)
+		c.str(where, "Manufacturer", s.fields, d.Manufacturer, d.Raw, "manufacturer")
+		c.str(where, "Serial Number", s.fields, d.Serial, d.Raw, "serial")
+		c.str(where, "Part Number", s.fields, d.PartNumber, d.Raw, "part_number")
 		c.number(where, "Rank", "", s.fields, d.Rank)
+		c.number(where, "Total Width", " bits", s.fields, d.TotalWidthBits)
+		c.number(where, "Data Width", " bits", s.fields, d.DataWidthBits)
+		c.voltage(where, "Minimum Voltage", s.fields, d.MinimumVoltageMV)
+		c.voltage(where, "Maximum Voltage", s.fields, d.MaximumVoltageMV)
+		c.voltage(where, "Configured Voltage", s.fields, d.ConfiguredVoltageMV)
 	}
 	theirRanges := peer.ofType(19)
 	if len(theirRanges) != len(ours.Memory.MappedRanges) {

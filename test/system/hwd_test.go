@@ -427,23 +427,26 @@ type report struct {
 }
 
 type bios struct {
-	Vendor      *string `json:"vendor"`
-	Version     *string `json:"version"`
-	ReleaseDate *string `json:"release_date"`
+	Vendor      *string           `json:"vendor"`
+	Version     *string           `json:"version"`
+	ReleaseDate *string           `json:"release_date"`
+	Raw         map[string]string `json:"raw"`
 }
 
 type sys struct {
-	Manufacturer *string `json:"manufacturer"`
-	Product      *string `json:"product"`
-	Version      *string `json:"version"`
-	Serial       *string `json:"serial"`
-	UUID         *string `json:"uuid"`
+	Manufacturer *string           `json:"manufacturer"`
+	Product      *string           `json:"product"`
+	Version      *string           `json:"version"`
+	Serial       *string           `json:"serial"`
+	UUID         *string           `json:"uuid"`
+	Raw          map[string]string `json:"raw"`
 }
 
 type board struct {
-	Manufacturer *string `json:"manufacturer"`
-	Product      *string `json:"product"`
-	Serial       *string `json:"serial"`
+	Manufacturer *string           `json:"manufacturer"`
+	Product      *string           `json:"product"`
+	Serial       *string           `json:"serial"`
+	Raw          map[string]string `json:"raw"`
 }
 
 type memory struct {
@@ -452,15 +455,16 @@ type memory struct {
 		Slots            *int    `json:"slots"`
 		MaxCapacityBytes *uint64 `json:"max_capacity_bytes"`
 		Devices          []struct {
-			Handle       int     `json:"handle"`
-			Locator      *string `json:"locator"`
-			BankLocator  *string `json:"bank_locator"`
-			SizeBytes    *uint64 `json:"size_bytes"`
-			Type         *string `json:"type"`
-			SpeedMTs     *int    `json:"speed_mts"`
-			Manufacturer *string `json:"manufacturer"`
-			Serial       *string `json:"serial"`
-			PartNumber   *string `json:"part_number"`
+			Handle       int               `json:"handle"`
+			Locator      *string           `json:"locator"`
+			BankLocator  *string           `json:"bank_locator"`
+			SizeBytes    *uint64           `json:"size_bytes"`
+			Type         *string           `json:"type"`
+			SpeedMTs     *int              `json:"speed_mts"`
+			Manufacturer *string           `json:"manufacturer"`
+			Serial       *string           `json:"serial"`
+			PartNumber   *string           `json:"part_number"`
+			Raw          map[string]string `json:"raw"`
 		} `json:"devices"`
 	} `json:"arrays"`
 }
@@ -481,23 +485,34 @@ func checkReport(t *testing.T, r report, want expectation, secrets bool) {
 	if r.BIOS == nil || r.System == nil || r.Baseboard == nil || r.Memory == nil {
 		t.Fatalf("report lacks a section: bios=%v system=%v baseboard=%v memory=%v", r.BIOS, r.System, r.Baseboard, r.Memory)
 	}
-	eq := func(field string, got, want *string) {
+	// eq compares a string field with what dmidecode printed. Where the report shows
+	// another value (a placeholder as null, a JEDEC code as a maker's name), raw[key]
+	// must hold dmidecode's string; a withheld secret leaves nothing in raw either.
+	eq := func(field string, got *string, raw map[string]string, key string, want *string) {
 		t.Helper()
-		if (got == nil) != (want == nil) || (got != nil && *got != *want) {
+		r, replaced := raw[key]
+		switch {
+		case want == nil && replaced:
+			t.Errorf("report %s: raw keeps %q, want nothing", field, r)
+		case want != nil && replaced:
+			if r != *want {
+				t.Errorf("report %s = %s, raw %q, want %s", field, show(got), r, show(want))
+			}
+		case (got == nil) != (want == nil) || (got != nil && *got != *want):
 			t.Errorf("report %s = %s, want %s", field, show(got), show(want))
 		}
 	}
-	eq("bios.vendor", r.BIOS.Vendor, want.BIOSVendor)
-	eq("bios.version", r.BIOS.Version, want.BIOSVersion)
-	eq("bios.release_date", r.BIOS.ReleaseDate, want.BIOSDate)
-	eq("system.manufacturer", r.System.Manufacturer, want.SystemVendor)
-	eq("system.product", r.System.Product, want.SystemProduct)
-	eq("system.version", r.System.Version, want.SystemVersion)
-	eq("system.serial", r.System.Serial, secret(want.SystemSerial))
-	eq("system.uuid", r.System.UUID, secret(want.SystemUUID))
-	eq("baseboard.manufacturer", r.Baseboard.Manufacturer, want.BoardVendor)
-	eq("baseboard.product", r.Baseboard.Product, want.BoardProduct)
-	eq("baseboard.serial", r.Baseboard.Serial, secret(want.BoardSerial))
+	eq("bios.vendor", r.BIOS.Vendor, r.BIOS.Raw, "vendor", want.BIOSVendor)
+	eq("bios.version", r.BIOS.Version, r.BIOS.Raw, "version", want.BIOSVersion)
+	eq("bios.release_date", r.BIOS.ReleaseDate, r.BIOS.Raw, "release_date", want.BIOSDate)
+	eq("system.manufacturer", r.System.Manufacturer, r.System.Raw, "manufacturer", want.SystemVendor)
+	eq("system.product", r.System.Product, r.System.Raw, "product", want.SystemProduct)
+	eq("system.version", r.System.Version, r.System.Raw, "version", want.SystemVersion)
+	eq("system.serial", r.System.Serial, r.System.Raw, "serial", secret(want.SystemSerial))
+	eq("system.uuid", r.System.UUID, r.System.Raw, "uuid", secret(want.SystemUUID))
+	eq("baseboard.manufacturer", r.Baseboard.Manufacturer, r.Baseboard.Raw, "manufacturer", want.BoardVendor)
+	eq("baseboard.product", r.Baseboard.Product, r.Baseboard.Raw, "product", want.BoardProduct)
+	eq("baseboard.serial", r.Baseboard.Serial, r.Baseboard.Raw, "serial", secret(want.BoardSerial))
 
 	if len(r.Memory.Arrays) != len(want.Arrays) {
 		t.Fatalf("report has %d memory arrays, dmidecode %d", len(r.Memory.Arrays), len(want.Arrays))
@@ -518,12 +533,12 @@ func checkReport(t *testing.T, r report, want expectation, secrets bool) {
 			if d.Handle != wd.Handle {
 				t.Errorf("%s: handle %#x", name, d.Handle)
 			}
-			eq(name+" locator", d.Locator, wd.Locator)
-			eq(name+" bank_locator", d.BankLocator, wd.BankLocator)
-			eq(name+" type", d.Type, wd.Type)
-			eq(name+" manufacturer", d.Manufacturer, wd.Manufacturer)
-			eq(name+" part_number", d.PartNumber, wd.PartNumber)
-			eq(name+" serial", d.Serial, secret(wd.Serial))
+			eq(name+" locator", d.Locator, nil, "", wd.Locator)
+			eq(name+" bank_locator", d.BankLocator, nil, "", wd.BankLocator)
+			eq(name+" type", d.Type, nil, "", wd.Type)
+			eq(name+" manufacturer", d.Manufacturer, d.Raw, "manufacturer", wd.Manufacturer)
+			eq(name+" part_number", d.PartNumber, d.Raw, "part_number", wd.PartNumber)
+			eq(name+" serial", d.Serial, d.Raw, "serial", secret(wd.Serial))
 			if d.SizeBytes == nil || *d.SizeBytes != wd.SizeBytes {
 				t.Errorf("%s: size_bytes %v, want %d", name, deref(d.SizeBytes), wd.SizeBytes)
 			}
