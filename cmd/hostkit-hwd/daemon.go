@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -193,6 +194,32 @@ func (h *hardwareObject) Reload(sender dbus.Sender, msg dbus.Message) *dbus.Erro
 		return bus.Failed(err)
 	}
 	return nil
+}
+
+// Advise answers the memory upgrade advisor's request, given in the words of
+// `hostkit-hwd advise`, from the served report. Anyone may ask: the advice holds no
+// serial numbers. A request that cannot be read, or that names a source of tables (the
+// service advises on its own), fails with InvalidArgs saying why.
+func (h *hardwareObject) Advise(request string) (string, *dbus.Error) {
+	words := strings.Fields(request)
+	for _, w := range words {
+		if name := strings.TrimLeft(w, "-"); strings.HasPrefix(name, "from-dump") || strings.HasPrefix(name, "sysfs") {
+			return "", invalidArgs(fmt.Errorf("%s: the service advises on the tables it serves; for a dump run hostkit-hwd advise --from-dump FILE", w))
+		}
+	}
+	req, err := hardware.ParseRequest(words)
+	if err != nil {
+		return "", invalidArgs(err)
+	}
+	data, err := json.Marshal(hardware.Advise(h.current(), req))
+	if err != nil {
+		return "", bus.Failed(err)
+	}
+	return string(data), nil
+}
+
+func invalidArgs(err error) *dbus.Error {
+	return dbus.NewError("org.freedesktop.DBus.Error.InvalidArgs", []any{"Advise: " + err.Error()})
 }
 
 // reload serves both Reload() and SIGHUP.

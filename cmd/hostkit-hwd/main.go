@@ -25,12 +25,17 @@ func run(args []string) error {
 	if len(args) > 0 && args[0] == "report" {
 		return runReport(args[1:], os.Stdout)
 	}
+	if len(args) > 0 && args[0] == "advise" {
+		return runAdvise(args[1:], os.Stdout)
+	}
 	fs := flag.NewFlagSet("hostkit-hwd", flag.ContinueOnError)
 	busSpec := fs.String("bus", "system", bus.FlagUsage)
 	configPath := fs.String("config", config.Path("hwd"), "configuration file (drop-ins in FILE.d/*.conf)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: hostkit-hwd [--bus BUS] [--config FILE]\n       hostkit-hwd report [--from-dump FILE | --sysfs DIR] [--json]\n")
+		fmt.Fprintf(fs.Output(), "usage: hostkit-hwd [--bus BUS] [--config FILE]\n       hostkit-hwd report [--from-dump FILE | --sysfs DIR] [--json]\n"+
+			"       hostkit-hwd advise [--from-dump FILE | --sysfs DIR] --add NxSIZE [--type TYPE] [--speed MT/s] [--form-factor DIMM|SODIMM]\n"+
+			"                          [--ecc|--no-ecc] [--registered|--unbuffered|--lrdimm] [--rank N] [--json]\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

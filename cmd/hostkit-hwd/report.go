@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/hostkit/hostkit/internal/lifecycle"
 	"github.com/hostkit/hostkit/internal/term"
@@ -32,29 +33,10 @@ func runReport(args []string, stdout io.Writer) error {
 		}
 		return lifecycle.UsageError(err)
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	switch {
-	case fs.NArg() > 0:
+	if fs.NArg() > 0 {
 		return lifecycle.UsageError(fmt.Errorf("report: unexpected argument %q", fs.Arg(0)))
-	case set["from-dump"] && *dump == "":
-		return lifecycle.UsageError(errors.New("report: --from-dump needs a file name (without --from-dump the tables are read from sysfs)"))
-	case set["sysfs"] && *sysfs == "":
-		return lifecycle.UsageError(errors.New("report: --sysfs needs a directory"))
 	}
-
-	var (
-		r   *hardware.Report
-		err error
-	)
-	if *dump != "" {
-		r, err = hardware.ReadDump(*dump)
-	} else {
-		r, err = hardware.ReadSysfs(*sysfs)
-		if errors.Is(err, hardware.ErrNoTables) {
-			r, err = hardware.Unavailable(*sysfs, err.Error()), nil
-		}
-	}
+	r, err := readTables(fs, *dump, *sysfs)
 	if err != nil {
 		return err
 	}
@@ -73,4 +55,27 @@ func runReport(args []string, stdout io.Writer) error {
 		return fmt.Errorf("nothing could be decoded from the tables of %s (see the warnings)", r.Source)
 	}
 	return nil
+}
+
+// readTables reads the tables for report and advise, whose flag set fs has --from-dump
+// and --sysfs: the dump when one is named, else sysfs, where missing tables give the
+// unavailable report. An empty --from-dump or --sysfs is a usage error naming the
+// command; a source that cannot be read is an error naming it.
+func readTables(fs *flag.FlagSet, dump, sysfs string) (*hardware.Report, error) {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	cmd := strings.TrimPrefix(fs.Name(), "hostkit-hwd ")
+	switch {
+	case set["from-dump"] && dump == "":
+		return nil, lifecycle.UsageError(fmt.Errorf("%s: --from-dump needs a file name (without --from-dump the tables are read from sysfs)", cmd))
+	case set["sysfs"] && sysfs == "":
+		return nil, lifecycle.UsageError(fmt.Errorf("%s: --sysfs needs a directory", cmd))
+	case dump != "":
+		return hardware.ReadDump(dump)
+	}
+	r, err := hardware.ReadSysfs(sysfs)
+	if errors.Is(err, hardware.ErrNoTables) {
+		return hardware.Unavailable(sysfs, err.Error()), nil
+	}
+	return r, err
 }

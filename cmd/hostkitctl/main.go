@@ -38,7 +38,9 @@ var localCommands = map[string]bool{}
 
 func main() {
 	if err := run(os.Args[1:], os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "hostkitctl:", term.Escape(err.Error()))
+		if msg := err.Error(); msg != "" { // a *lifecycle.ExitStatus may carry only a code
+			fmt.Fprintln(os.Stderr, "hostkitctl:", term.Escape(msg))
+		}
 		os.Exit(lifecycle.ExitCode(err))
 	}
 }

@@ -2,6 +2,8 @@ package lifecycle
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"path/filepath"
 	"strings"
@@ -103,5 +105,27 @@ func TestWaitIdle(t *testing.T) {
 	cancel()
 	if err := WaitIdle(ctx, 0, idle); err != context.Canceled {
 		t.Errorf("timeout 0 with a cancelled context: %v, want context.Canceled", err)
+	}
+}
+
+func TestExitCode(t *testing.T) {
+	cases := []struct {
+		err  error
+		want int
+	}{
+		{nil, 0},
+		{errors.New("failed"), 1},
+		{UsageError(errors.New("bad flag")), ExitUsage},
+		{fmt.Errorf("wrapped: %w", UsageError(errors.New("bad flag"))), ExitUsage},
+		{&ExitStatus{Code: 2}, 2},
+		{fmt.Errorf("wrapped: %w", &ExitStatus{Code: 3, Err: errors.New("unreadable")}), 3},
+	}
+	for i, c := range cases {
+		if got := ExitCode(c.err); got != c.want {
+			t.Errorf("case %d (%v): ExitCode = %d, want %d", i, c.err, got, c.want)
+		}
+	}
+	if msg := (&ExitStatus{Code: 2}).Error(); msg != "" {
+		t.Errorf("an ExitStatus without Err says %q, want nothing", msg)
 	}
 }

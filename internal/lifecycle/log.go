@@ -33,14 +33,36 @@ var toJournal bool
 // (SetupLogging chose the journal) as a journal entry at priority err, so that
 // `systemctl status` shows it as an error; otherwise as one "prog: err" line on stderr,
 // its control characters escaped (the error may quote a file name or a line of input).
+//
+// An *ExitStatus without Err ends the program with its code and prints nothing.
 func Fail(prog string, err error) {
-	if toJournal {
-		slog.Error(err.Error())
-	} else {
-		fmt.Fprintf(os.Stderr, "%s: %s\n", prog, term.Escape(err.Error()))
+	switch msg := err.Error(); {
+	case msg == "":
+	case toJournal:
+		slog.Error(msg)
+	default:
+		fmt.Fprintf(os.Stderr, "%s: %s\n", prog, term.Escape(msg))
 	}
 	os.Exit(ExitCode(err))
 }
+
+// ExitStatus is the outcome of a command that answers with its exit status rather than
+// with success or failure: `hostkit-hwd advise` exits 2 for "does not fit" after
+// printing its advice. Err, when not nil, says what went wrong and is printed as any
+// error is; without it nothing is printed. ExitCode gives Code.
+type ExitStatus struct {
+	Code int
+	Err  error
+}
+
+func (s *ExitStatus) Error() string {
+	if s.Err == nil {
+		return ""
+	}
+	return s.Err.Error()
+}
+
+func (s *ExitStatus) Unwrap() error { return s.Err }
 
 // ExitUsage is the exit status of a command whose command line is wrong (an unknown
 // flag or command, a missing or extra argument): EX_USAGE of sysexits.h, as BSD tools
@@ -62,14 +84,19 @@ func (u usageError) Error() string { return u.err.Error() }
 func (u usageError) Unwrap() error { return u.err }
 
 // ExitCode is the exit status for err: 0 for nil, ExitUsage for an error marked with
-// UsageError (also when wrapped), 1 otherwise.
+// UsageError (also when wrapped), the Code of an *ExitStatus, 1 otherwise.
 func ExitCode(err error) int {
-	var u usageError
+	var (
+		u usageError
+		s *ExitStatus
+	)
 	switch {
 	case err == nil:
 		return 0
 	case errors.As(err, &u):
 		return ExitUsage
+	case errors.As(err, &s):
+		return s.Code
 	}
 	return 1
 }

@@ -16,6 +16,7 @@ const (
 	typeBaseboard   = 2
 	typeChassis     = 3
 	typeProcessor   = 4
+	typeMemoryCtrl  = 5
 	typeMemoryArray = 16
 	typeMemory      = 17
 	typeMappedRange = 19
@@ -49,6 +50,7 @@ func Decode(entryPoint, table []byte) (*Report, error) {
 		d.decode(s)
 	}
 	d.attachDevices()
+	r.Virtualization = &Virtualization{VM: d.virtualMachine(), Source: "smbios"}
 	return r, nil
 }
 
@@ -57,6 +59,7 @@ type decoder struct {
 	report  *Report
 	version int
 	devices []MemoryDevice
+	vmBit   bool // type 0 says "virtual machine"
 }
 
 func (d *decoder) warn(format string, args ...any) {
@@ -68,6 +71,10 @@ func (d *decoder) decode(s *smbios.Structure) {
 	r := d.report
 	switch s.Header.Type {
 	case typeBIOS:
+		// Characteristics extension byte 2, bit 4: the table describes a virtual machine.
+		if v, ok := f.byte(0x13); ok && v&(1<<4) != 0 {
+			d.vmBit = true
+		}
 		if r.BIOS == nil {
 			r.BIOS = &BIOS{Vendor: f.text(0x04, "vendor"), Version: f.text(0x05, "version"),
 				ReleaseDate: f.text(0x08, "release_date"), Raw: f.raw.orNil()}
@@ -103,6 +110,8 @@ func (d *decoder) decode(s *smbios.Structure) {
 		}
 	case typeProcessor:
 		r.Processors = append(r.Processors, decodeProcessor(f))
+	case typeMemoryCtrl:
+		r.Memory.Controllers = append(r.Memory.Controllers, decodeMemoryController(f))
 	case typeMemoryArray:
 		r.Memory.Arrays = append(r.Memory.Arrays, decodeMemoryArray(f))
 	case typeMemory:

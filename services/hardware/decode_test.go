@@ -42,7 +42,7 @@ func sampleTable() *tableBuilder {
 	return b.end()
 }
 
-func decodeSample(t *testing.T) *Report {
+func decodeSample(t testing.TB) *Report {
 	t.Helper()
 	b := sampleTable()
 	r, err := Decode(b.entry32(2, 8), b.bytes())
@@ -541,4 +541,41 @@ func TestPlaceholdersAndCodesInARealDump(t *testing.T) {
 		{"W510 module maker by name", func(*Report) any { return w510.Memory.Arrays[0].Devices[0].Manufacturer }, "Crucial"},
 		{"W510 module maker's code kept", func(*Report) any { return w510.Memory.Arrays[0].Devices[0].Raw["manufacturer"] }, "859B"},
 	})
+}
+
+// TestVirtualMachine: the hypervisor from the tables' vendor strings, or only the BIOS's
+// virtual-machine bit, as systemd-detect-virt names them.
+func TestVirtualMachine(t *testing.T) {
+	cases := []struct {
+		vendor, product string
+		vmBit           bool
+		want            string
+	}{
+		{"VMware, Inc.", "VMware Virtual Platform", false, "vmware"},
+		{"QEMU", "Standard PC (Q35 + ICH9, 2009)", false, "qemu"},
+		{"innotek GmbH", "VirtualBox", false, "oracle"},
+		{"Microsoft Corporation", "Virtual Machine", false, "microsoft"},
+		{"Microsoft Corporation", "Surface Laptop 3", false, "none"},
+		{"Amazon EC2", "m5.metal", false, "none"},
+		{"Amazon EC2", "t3.micro", false, "amazon"},
+		{"LENOVO", "20L8S07A14", false, "none"},
+		{"Some Cloud", "Instance", true, "vm-other"},
+	}
+	for i, c := range cases {
+		b := &tableBuilder{}
+		ext2 := byte(0)
+		if c.vmBit {
+			ext2 = 1 << 4
+		}
+		b.add(typeBIOS, 0, newArea(0x18).u8(0x04, 1).u8(0x13, ext2), "BIOS Maker")
+		b.add(typeSystem, 1, newArea(0x1B).u8(4, 1).u8(5, 2), c.vendor, c.product)
+		b.end()
+		r, err := Decode(b.entry32(2, 8), b.bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Virtualization == nil || r.Virtualization.VM != c.want || r.Virtualization.Source != "smbios" {
+			t.Errorf("case %d (%s %s): %+v, want vm %q from smbios", i, c.vendor, c.product, r.Virtualization, c.want)
+		}
+	}
 }

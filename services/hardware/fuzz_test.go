@@ -1,10 +1,12 @@
 package hardware
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/hostkit/hostkit/internal/repo"
@@ -49,5 +51,50 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("marshal: %v", err)
 		}
 		r.Summary()
+	})
+}
+
+// FuzzAdvise feeds arbitrary request strings, as the bus method Advise() receives them,
+// to ParseRequest, and what it accepts to Advise on every real dump and on a synthetic
+// board. Neither may panic; every advice must have every rule, in order, a verdict,
+// and a request that reads back the same.
+func FuzzAdvise(f *testing.F) {
+	for _, words := range append(dumpRequests, "--add 1x8GiB --type DDR3L --speed 1333 --lrdimm --json",
+		"--add 64x1TiB", "--add 3X512M --rank 8 --no-ecc", "--add=2x8GiB --type=ddr5", "--add 2x8GiB --add 1x4GiB") {
+		f.Add(words)
+	}
+	var reports []*Report
+	dumps, err := filepath.Glob(filepath.Join(repo.SMBIOSDumpsT(f), "*.bin"))
+	if err != nil || len(dumps) == 0 {
+		f.Fatalf("no real SMBIOS dumps in %s: %v", repo.SMBIOSDumpsT(f), err)
+	}
+	for _, dump := range dumps {
+		r, err := ReadDump(dump)
+		if err != nil {
+			f.Fatal(err)
+		}
+		reports = append(reports, r)
+	}
+	reports = append(reports, decodeSample(f), Unavailable("", "none"))
+	f.Fuzz(func(t *testing.T, request string) {
+		req, err := ParseRequest(strings.Fields(request))
+		if err != nil {
+			return
+		}
+		again, err := ParseRequest(strings.Fields(req.String()))
+		if err != nil || again.String() != req.String() {
+			t.Fatalf("%q reads as %q, which reads back as %v, %v", request, req.String(), again, err)
+		}
+		for _, r := range reports {
+			a := Advise(r, req)
+			checkAdviceShape(t, request, req, a)
+			if a.ExitStatus() < 0 || a.ExitStatus() > 3 {
+				t.Fatalf("exit status %d", a.ExitStatus())
+			}
+			var b bytes.Buffer
+			if err := WriteAdvice(&b, a); err != nil {
+				t.Fatal(err)
+			}
+		}
 	})
 }

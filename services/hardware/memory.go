@@ -36,6 +36,25 @@ func decodeMemoryArray(f fields) MemoryArray {
 	return a
 }
 
+// decodeMemoryController decodes type 5 (DSP0134 7.6): the largest module is 2^n MiB
+// for the byte n at 08h, and 0Eh is the number of slots.
+func decodeMemoryController(f fields) MemoryController {
+	c := MemoryController{Handle: int(f.s.Header.Handle)}
+	if n, ok := f.byte(0x08); ok && n < 44 { // beyond 2^43 MiB is no module size
+		b := uint64(1) << n * mib
+		c.MaxModuleBytes = &b
+	}
+	if n, ok := f.byte(0x0E); ok {
+		slots := int(n)
+		c.Slots = &slots
+	}
+	if c.MaxModuleBytes != nil && c.Slots != nil {
+		total := *c.MaxModuleBytes * uint64(*c.Slots)
+		c.MaxTotalBytes = &total
+	}
+	return c
+}
+
 // decodeMemoryDevice decodes type 17 (DSP0134 7.18). For an empty slot the fields from
 // offset 15h on (speeds, manufacturer, serial, asset tag, part number, rank) describe no
 // module, so they are null whatever the firmware left there, as dmidecode omits them.

@@ -44,6 +44,24 @@ type Report struct {
 	Chassis       *Chassis    `json:"chassis"`
 	Processors    []Processor `json:"processors"`
 	Memory        Memory      `json:"memory"`
+	// Virtualization says whether this is a virtual machine, and how that was found;
+	// null when nothing could tell.
+	Virtualization *Virtualization `json:"virtualization"`
+}
+
+// Virtualization names the hypervisor and container this runs in, with the
+// identifiers systemd-detect-virt(1) prints ("kvm", "vmware", "oracle", "microsoft",
+// "docker", ...), "none" for none.
+type Virtualization struct {
+	// VM is the hypervisor, "none" on bare metal, "vm-other" for one the tables mark as
+	// virtual without naming it.
+	VM string `json:"vm"`
+	// Container is the container manager; null when the source cannot tell (SMBIOS
+	// tables describe machines, not containers).
+	Container *string `json:"container"`
+	// Source is what answered: "smbios" (the tables' vendor strings and their
+	// virtual-machine bit), or "systemd" (its Virtualization property).
+	Source string `json:"source"`
 }
 
 // BIOS is SMBIOS type 0.
@@ -115,6 +133,20 @@ type Processor struct {
 type Memory struct {
 	Arrays       []MemoryArray `json:"arrays"`
 	MappedRanges []MappedRange `json:"mapped_ranges"`
+	// Controllers are the obsolete type 5 structures that old firmware still gives;
+	// their maxima are compared with the arrays' by the advisor. Left out when none.
+	Controllers []MemoryController `json:"controllers,omitempty"`
+}
+
+// MemoryController is one SMBIOS type 5 structure (Memory Controller Information).
+type MemoryController struct {
+	Handle int `json:"handle"`
+	// MaxModuleBytes is the largest module the controller takes.
+	MaxModuleBytes *uint64 `json:"max_module_bytes"`
+	// Slots is the number of memory slots the controller serves.
+	Slots *int `json:"slots"`
+	// MaxTotalBytes is MaxModuleBytes times Slots, as dmidecode prints it.
+	MaxTotalBytes *uint64 `json:"max_total_bytes"`
 }
 
 // MemoryArray is one SMBIOS type 16 structure with the memory devices that name it.

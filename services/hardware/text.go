@@ -304,3 +304,27 @@ func orUnknown(s *string) string {
 	}
 	return *s
 }
+
+// WriteAdvice writes the advisor's answer for people: the verdict, each rule's level
+// and message, the sizes, and the slots to use. The only error is a failed write to w.
+func WriteAdvice(w io.Writer, a *Advice) error {
+	bw := bufio.NewWriter(w)
+	fmt.Fprintf(bw, "Verdict: %s\n", strings.ReplaceAll(a.Verdict, "-", " "))
+	tw := tabwriter.NewWriter(bw, 0, 8, 2, ' ', 0)
+	for _, r := range a.Reasons {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", r.Level, r.Rule, r.Message)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	maxCap := "maximum unknown"
+	if a.MaxCapacityBytes > 0 {
+		maxCap = "up to " + humanBytes(a.MaxCapacityBytes) + " supported"
+	}
+	fmt.Fprintf(bw, "Memory: %s installed, %s; %s after the addition; %d of %d slots free\n",
+		humanBytes(a.InstalledBytes), maxCap, humanBytes(a.AfterBytes), a.SlotsFree, a.Slots)
+	if len(a.SuggestedSlots) > 0 {
+		fmt.Fprintf(bw, "Suggested slots: %s\n", strings.Join(a.SuggestedSlots, ", "))
+	}
+	return bw.Flush()
+}

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"os/exec"
@@ -478,5 +479,88 @@ func TestPlaceholderSerialIsNoSerial(t *testing.T) {
 	err := obj.Call(hwName+".GetHardwareSerial", 0).Store(&serial)
 	if err == nil || !strings.Contains(err.Error(), `only the placeholder "To be filled by O.E.M."`) {
 		t.Errorf("GetHardwareSerial = %q, %v; want NoSerial naming the placeholder", serial, err)
+	}
+}
+
+// exitCode is the exit status in err from runBinary, 0 for nil.
+func exitCode(t *testing.T, err error) int {
+	t.Helper()
+	var ee *exitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.ExitCode()
+	}
+	t.Fatalf("not an exit status: %v", err)
+	return -1
+}
+
+// TestAdvise asks the memory upgrade advisor about the W510's tables, through the bus
+// as the unprivileged user and offline: the same advice both ways, the exit statuses of
+// the contract, and a request naming a file refused by the service.
+func TestAdvise(t *testing.T) {
+	uid, gid := testbus.Unprivileged(t)
+	h := setup(t, "Lenovo-ThinkPad-W510.bin", "infinity")
+	h.start(t)
+	ctl := func(args ...string) (string, int) {
+		out, err := h.run(t, uid, gid, "hostkitctl", append([]string{"--bus=" + h.bus.Address, "hw", "advise"}, args...)...)
+		return out, exitCode(t, err)
+	}
+	cases := []struct {
+		args []string
+		code int
+		want string // in stdout
+	}{
+		{[]string{"--add", "2x4GiB"}, 0, "Suggested slots: DIMM 2, DIMM 4"},
+		{[]string{"--add", "2x4GiB", "--speed", "1600"}, 1, "will run at 1334 MT/s"},
+		{[]string{"--add", "2x8GiB", "--json"}, 2, `"verdict": "does-not-fit"`},
+		{[]string{"--add", "2x8GiB", "--type", "DDR9"}, 64, ""},
+		{[]string{"--add"}, 64, ""},
+	}
+	for i, c := range cases {
+		out, code := ctl(c.args...)
+		if code != c.code || !strings.Contains(out, c.want) {
+			t.Errorf("case %d (%q): exit %d, output %q; want exit %d and %q", i, c.args, code, out, c.code, c.want)
+		}
+	}
+
+	// The bus and the offline command give the same advice.
+	viaBus, code := ctl("--add", "2x4GiB", "--type", "DDR3", "--json")
+	offline, err := h.run(t, 0, 0, "hostkit-hwd", "advise", "--from-dump", dump(t, "Lenovo-ThinkPad-W510.bin"), "--add", "2x4GiB", "--type", "DDR3", "--json")
+	if code != 0 || err != nil || viaBus != offline {
+		t.Errorf("advice through the bus (exit %d):\n%s\ndiffers from hostkit-hwd advise (%v):\n%s", code, viaBus, err, offline)
+	}
+	var advice struct {
+		Verdict        string   `json:"verdict"`
+		Slots          int      `json:"slots"`
+		SlotsFree      int      `json:"slots_free"`
+		SuggestedSlots []string `json:"suggested_slots"`
+		Reasons        []struct {
+			Rule, Level, Message string
+		} `json:"reasons"`
+	}
+	if err := json.Unmarshal([]byte(viaBus), &advice); err != nil {
+		t.Fatal(err)
+	}
+	if advice.Verdict != "fits" || advice.Slots != 4 || advice.SlotsFree != 2 || len(advice.Reasons) != 11 || advice.Reasons[0].Rule != "free-slots" {
+		t.Errorf("advice %+v: want fits, 4 slots, 2 free, 11 reasons from free-slots on", advice)
+	}
+
+	// The service reads no file a caller names.
+	err = h.connect(t).Object(hwName, hwPath).Call(hwName+".Advise", 0, "--from-dump /etc/shadow --add 1x4GiB").Err
+	if err == nil || !strings.Contains(err.Error(), "advises on the tables it serves") {
+		t.Errorf("Advise with --from-dump: %v, want InvalidArgs saying the service advises on its own tables", err)
+	}
+	var e dbus.Error
+	if !errors.As(err, &e) || e.Name != "org.freedesktop.DBus.Error.InvalidArgs" {
+		t.Errorf("Advise with --from-dump: error %v, want org.freedesktop.DBus.Error.InvalidArgs", err)
+	}
+
+	// Offline, a dump that cannot be read is "cannot tell", never a status that
+	// could be read as an answer.
+	_, err = h.run(t, 0, 0, "hostkit-hwd", "advise", "--from-dump", "/nonexistent.bin", "--add", "1x4GiB")
+	if code := exitCode(t, err); code != 3 || !strings.Contains(err.Error(), "/nonexistent.bin") {
+		t.Errorf("hostkit-hwd advise on a missing dump: exit %d, %v; want 3 naming the file", code, err)
 	}
 }

@@ -67,6 +67,12 @@ type report struct {
 			StartBytes *uint64 `json:"start_bytes"`
 			EndBytes   *uint64 `json:"end_bytes"`
 		} `json:"mapped_ranges"`
+		Controllers []struct {
+			Handle         int     `json:"handle"`
+			MaxModuleBytes *uint64 `json:"max_module_bytes"`
+			Slots          *int    `json:"slots"`
+			MaxTotalBytes  *uint64 `json:"max_total_bytes"`
+		} `json:"controllers"`
 	} `json:"memory"`
 }
 
@@ -437,6 +443,18 @@ func (c *comparison) compareMemory(ours *report, peer dmiOutput) {
 		c.voltage(where, "Minimum Voltage", s.fields, d.MinimumVoltageMV)
 		c.voltage(where, "Maximum Voltage", s.fields, d.MaximumVoltageMV)
 		c.voltage(where, "Configured Voltage", s.fields, d.ConfiguredVoltageMV)
+	}
+	theirCtrls := peer.ofType(5)
+	if len(theirCtrls) != len(ours.Memory.Controllers) {
+		c.differ("memory controllers", "count", strconv.Itoa(len(ours.Memory.Controllers)), strconv.Itoa(len(theirCtrls)))
+	} else {
+		for i, s := range theirCtrls {
+			m := ours.Memory.Controllers[i]
+			where := fmt.Sprintf("memory controller 0x%04X", s.handle)
+			c.size(where, "Maximum Memory Module Size", s.fields, m.MaxModuleBytes)
+			c.size(where, "Maximum Total Memory Size", s.fields, m.MaxTotalBytes)
+			c.number(where, "Associated Memory Slots", "", s.fields, m.Slots)
+		}
 	}
 	theirRanges := peer.ofType(19)
 	if len(theirRanges) != len(ours.Memory.MappedRanges) {
