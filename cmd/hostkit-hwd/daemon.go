@@ -54,10 +54,30 @@ func readReport(s settings) (*hardware.Report, error) {
 	if err != nil {
 		return hardware.Unavailable(source, err.Error()), err
 	}
-	for _, w := range r.Warnings {
-		slog.Warn("SMBIOS table", "source", r.Source, "warning", w)
-	}
 	return r, nil
+}
+
+// addLive adds the running machine's parts to r, whatever tables it was read from. With
+// its own tables (no SMBIOSDump=: a dump replaces the tables and what they tell, such
+// as whether the machine is virtual) it also asks systemd, PID 1, whether this is a
+// virtual machine or container, as systemd-detect-virt does; without an answer from
+// systemd (a private bus in tests) r keeps what systemd-detect-virt's method found.
+func addLive(conn *dbus.Conn, r *hardware.Report, s settings) {
+	ownTables := s.dump == ""
+	r.AddLive(hardware.DefaultLive(), ownTables)
+	for _, w := range r.Warnings {
+		slog.Warn("hardware report", "warning", w)
+	}
+	if !ownTables {
+		return
+	}
+	v, err := conn.Object("org.freedesktop.systemd1", "/org/freedesktop/systemd1").
+		GetProperty("org.freedesktop.systemd1.Manager.Virtualization")
+	if virt, ok := v.Value().(string); err == nil && ok {
+		r.Virtualization = hardware.SystemdVirtualization(virt, r.Virtualization)
+	} else {
+		slog.Info("systemd's Virtualization not available; detected without it", "err", err)
+	}
 }
 
 // hardwareObject implements org.hostkit.Hardware1 (see dbus/org.hostkit.Hardware1.xml).
@@ -90,6 +110,7 @@ func serve(ctx context.Context, busSpec, configPath string) error {
 		// configuration is picked up by Reload().
 		slog.Error("cannot read SMBIOS tables", "err", err)
 	}
+	addLive(svc.Conn, r, s)
 	h := &hardwareObject{conn: svc.Conn, configPath: configPath, report: r}
 	h.obj = &bus.Object{
 		Path:       objectPath,
@@ -135,6 +156,8 @@ func properties(r *hardware.Report) map[string]any {
 		"MemorySlotsUsed":      s.MemorySlotsUsed,
 		"MemoryInstalledBytes": s.MemoryInstalledBytes,
 		"MemoryMaxBytes":       s.MemoryMaxBytes,
+		"Virtualization":       s.Virtualization,
+		"CPUModel":             s.CPUModel,
 	}
 }
 
@@ -234,6 +257,7 @@ func (h *hardwareObject) reload() error {
 	if err != nil {
 		return fmt.Errorf("reload refused, the current report stays: %w", err)
 	}
+	addLive(h.conn, r, s)
 	h.mu.Lock()
 	h.report = r
 	h.mu.Unlock()

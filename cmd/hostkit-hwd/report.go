@@ -59,9 +59,20 @@ func runReport(args []string, stdout io.Writer) error {
 
 // readTables reads the tables for report and advise, whose flag set fs has --from-dump
 // and --sysfs: the dump when one is named, else sysfs, where missing tables give the
-// unavailable report. An empty --from-dump or --sysfs is a usage error naming the
-// command; a source that cannot be read is an error naming it.
+// unavailable report. The parts of the report that describe the running machine
+// (processors from /proc/cpuinfo, virtualization) are added only to a report of its own
+// tables: a dump, or a --sysfs copy, may come from another machine. An empty
+// --from-dump or --sysfs is a usage error naming the command; a source that cannot be
+// read is an error naming it.
 func readTables(fs *flag.FlagSet, dump, sysfs string) (*hardware.Report, error) {
+	r, err := readSMBIOS(fs, dump, sysfs)
+	if err == nil && dump == "" && sysfs == hardware.SysfsDir {
+		r.AddLive(hardware.DefaultLive(), true)
+	}
+	return r, err
+}
+
+func readSMBIOS(fs *flag.FlagSet, dump, sysfs string) (*hardware.Report, error) {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	cmd := strings.TrimPrefix(fs.Name(), "hostkit-hwd ")

@@ -828,7 +828,9 @@ func (a *advisor) channels() Reason {
 	return reason(rule, LevelOK, "put them in %s: every channel then holds the same number of modules", a.names(a.placed))
 }
 
-var sourceNames = map[string]string{"smbios": "the SMBIOS tables", "systemd": "systemd"}
+var sourceNames = map[string]string{
+	"smbios": "the SMBIOS tables", "cpuinfo": "the processor's hypervisor flag", "systemd": "systemd",
+}
 
 func (a *advisor) virtual() Reason {
 	const rule = "virtual"

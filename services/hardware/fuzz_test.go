@@ -98,3 +98,30 @@ func FuzzAdvise(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseCPUInfo feeds arbitrary text to ParseCPUInfo, seeded with the samples in
+// testdata/cpuinfo. It must not panic; it always returns a CPU whose counts are
+// consistent, and every warning names the source.
+func FuzzParseCPUInfo(f *testing.F) {
+	for _, name := range []string{"amd-epyc-kvm-guest.txt", "arm64-4core.txt"} {
+		data := readCPUSample(f, name)
+		f.Add(data)
+		f.Add(data[:len(data)/3])
+	}
+	f.Add([]byte("processor : 0\nphysical id : 0\ncore id : 0\nflags : vmx\n\nprocessor : 0\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cpu, warnings := ParseCPUInfo("cpuinfo", data)
+		if cpu == nil || cpu.Flags == nil || cpu.Threads < 0 {
+			t.Fatalf("unusable CPU %+v", cpu)
+		}
+		if cpu.Sockets != nil && (*cpu.Sockets > cpu.Threads || *cpu.Cores > cpu.Threads || *cpu.Sockets > *cpu.Cores) {
+			t.Fatalf("%d sockets, %d cores, %d threads", *cpu.Sockets, *cpu.Cores, cpu.Threads)
+		}
+		for _, w := range warnings {
+			if !strings.HasPrefix(w, "cpuinfo") {
+				t.Fatalf("warning %q does not name the source", w)
+			}
+		}
+		cpuLine(cpu)
+	})
+}

@@ -47,6 +47,9 @@ type Report struct {
 	// Virtualization says whether this is a virtual machine, and how that was found;
 	// null when nothing could tell.
 	Virtualization *Virtualization `json:"virtualization"`
+	// CPU is what /proc/cpuinfo says; null when the report is not of the running
+	// machine (a dump) or the file could not be read (a warning says why).
+	CPU *CPU `json:"cpu"`
 }
 
 // Virtualization names the hypervisor and container this runs in, with the
@@ -60,7 +63,8 @@ type Virtualization struct {
 	// tables describe machines, not containers).
 	Container *string `json:"container"`
 	// Source is what answered: "smbios" (the tables' vendor strings and their
-	// virtual-machine bit), or "systemd" (its Virtualization property).
+	// virtual-machine bit), "cpuinfo" (the processor's hypervisor flag), or "systemd"
+	// (its Virtualization property).
 	Source string `json:"source"`
 }
 
@@ -298,6 +302,9 @@ type Summary struct {
 	ProcessorSockets, ProcessorsPopulated, Cores, Threads                 uint32
 	MemorySlots, MemorySlotsUsed                                          uint32
 	MemoryInstalledBytes, MemoryMaxBytes                                  uint64
+	// Virtualization is the hypervisor ("none" on bare metal), CPUModel the model name
+	// /proc/cpuinfo gives; "" when unknown.
+	Virtualization, CPUModel string
 }
 
 // Summary condenses r. Processor counts cover every socket; cores and threads are summed
@@ -317,6 +324,12 @@ func (r *Report) Summary() Summary {
 	}
 	if c := r.Chassis; c != nil {
 		s.ChassisType = deref(c.Type)
+	}
+	if v := r.Virtualization; v != nil {
+		s.Virtualization = v.VM
+	}
+	if c := r.CPU; c != nil {
+		s.CPUModel = deref(c.Model)
 	}
 	for _, p := range r.Processors {
 		s.ProcessorSockets++

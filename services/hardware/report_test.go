@@ -118,6 +118,7 @@ func TestSummary(t *testing.T) {
 		BoardVendor: "LENOVO", BoardProduct: "20L5CTO1WW", ChassisType: "Notebook",
 		ProcessorSockets: 2, ProcessorsPopulated: 1, Cores: 4, Threads: 8,
 		MemorySlots: 4, MemorySlotsUsed: 2, MemoryInstalledBytes: 8<<30 + 512<<10, MemoryMaxBytes: 32 << 30,
+		Virtualization: "none",
 	}
 	cases := []struct {
 		name string
@@ -159,7 +160,7 @@ func TestUnavailableJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `{"available":false,"source":"/sys/firmware/dmi/tables","problem":"no SMBIOS tables: /sys/firmware/dmi/tables/DMI does not exist",` +
-		`"smbios_version":null,"bios":null,"system":null,"baseboard":null,"chassis":null,"processors":[],"memory":{"arrays":[],"mapped_ranges":[]},"virtualization":null}`
+		`"smbios_version":null,"bios":null,"system":null,"baseboard":null,"chassis":null,"processors":[],"memory":{"arrays":[],"mapped_ranges":[]},"virtualization":null,"cpu":null}`
 	if string(out) != want {
 		t.Errorf("got  %s\nwant %s", out, want)
 	}

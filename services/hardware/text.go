@@ -16,7 +16,7 @@ import (
 // problem. The only error is a failed write to w.
 func WriteText(w io.Writer, r *Report) error {
 	bw := bufio.NewWriter(w)
-	if !r.Available {
+	if !r.Available && r.CPU == nil && r.Virtualization == nil {
 		fmt.Fprintf(bw, "No hardware report: %s\n", orUnknown(&r.Problem))
 		return bw.Flush()
 	}
@@ -30,6 +30,9 @@ func WriteText(w io.Writer, r *Report) error {
 		}
 	}
 	add("Source", &r.Source)
+	if !r.Available {
+		add("SMBIOS", ptr("unavailable: "+orUnknown(&r.Problem)))
+	}
 	add("SMBIOS Version", r.SMBIOSVersion)
 	if b := r.BIOS; b != nil {
 		add("BIOS Vendor", b.Vendor)
@@ -61,6 +64,17 @@ func WriteText(w io.Writer, r *Report) error {
 	if len(r.Memory.Arrays) > 0 {
 		line := MemorySummary(r)
 		add("Memory", &line)
+	}
+	if r.CPU != nil {
+		line := cpuLine(r.CPU)
+		add("CPU", &line)
+	}
+	if v := r.Virtualization; v != nil {
+		line := v.VM
+		if v.Container != nil && *v.Container != "none" {
+			line += ", container " + *v.Container
+		}
+		add("Virtualization", ptr(line+" (by "+v.Source+")"))
 	}
 	width := 0
 	for _, l := range lines {

@@ -1,6 +1,9 @@
 package hardware
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // vmVendors are what the system, board and BIOS strings of a virtual machine's tables
 // begin with, and the name systemd-detect-virt gives that hypervisor; systemd looks
@@ -57,4 +60,62 @@ func (d *decoder) virtualMachine() string {
 		return "vm-other"
 	}
 	return "none"
+}
+
+// ContainerFile is where systemd, as a container's init, records the container manager
+// it runs under (systemd-detect-virt reads it too).
+const ContainerFile = "/run/systemd/container"
+
+// containers are the container managers systemd-detect-virt names; any other answer of
+// systemd's Virtualization property is a hypervisor.
+var containers = []string{"openvz", "lxc", "lxc-libvirt", "systemd-nspawn", "docker", "podman", "rkt", "wsl",
+	"proot", "pouch", "container-other"}
+
+// LiveVirtualization is systemd-detect-virt's method without systemd: the tables'
+// answer (tables, from Decode; nil without tables), then the processor's "hypervisor"
+// flag (a hypervisor the tables do not name is "vm-other"), and the container manager
+// systemd recorded in containerFile (null when there is none: systemd records it only
+// where it is the container's init, so its absence proves nothing).
+func LiveVirtualization(tables *Virtualization, cpu *CPU, containerFile string) *Virtualization {
+	v := &Virtualization{VM: "none", Source: "smbios"}
+	if tables != nil {
+		v.VM = tables.VM
+	} else {
+		v.Source = ""
+	}
+	if v.VM == "none" && cpu != nil && cpu.Hypervisor {
+		v.VM, v.Source = "vm-other", "cpuinfo"
+	}
+	if v.Source == "" {
+		if cpu == nil {
+			return nil
+		}
+		v.Source = "cpuinfo"
+	}
+	if data, err := readSource(containerFile, false); err == nil {
+		if name := strings.TrimSpace(string(data)); name != "" && !strings.ContainsAny(name, " \t\n") && len(name) < 64 {
+			v.Container = &name
+		}
+	}
+	return v
+}
+
+// SystemdVirtualization merges the value of systemd's Virtualization property (the
+// org.freedesktop.systemd1.Manager of PID 1: "" for none, else what
+// systemd-detect-virt prints) into prior, the answer of LiveVirtualization. systemd
+// names a container when there is one and a hypervisor otherwise, so a container leaves
+// the VM to prior.
+func SystemdVirtualization(value string, prior *Virtualization) *Virtualization {
+	v := &Virtualization{VM: "none", Source: "systemd", Container: ptr("none")}
+	switch {
+	case value == "":
+	case slices.Contains(containers, value):
+		v.Container = &value
+		if prior != nil {
+			v.VM = prior.VM
+		}
+	default:
+		v.VM = value
+	}
+	return v
 }

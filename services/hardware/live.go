@@ -1,0 +1,28 @@
+package hardware
+
+// Live names where the parts of the report that describe the running machine, rather
+// than its firmware tables, are read from. DefaultLive gives this machine's files;
+// tests give their own.
+type Live struct {
+	CPUInfo       string // /proc/cpuinfo
+	ContainerFile string // /run/systemd/container
+}
+
+// DefaultLive returns the sources of the running machine.
+func DefaultLive() Live {
+	return Live{CPUInfo: CPUInfoPath, ContainerFile: ContainerFile}
+}
+
+// AddLive adds the running machine's parts to r: the processors as the kernel lists
+// them and, when r holds the machine's own tables (ownTables; not a dump of another
+// machine's), the virtualization found by systemd-detect-virt's method (see
+// LiveVirtualization). A source that cannot be read leaves its part null and adds a
+// warning naming it; so does damage in it.
+func (r *Report) AddLive(l Live, ownTables bool) {
+	cpu, warnings := ReadCPUInfo(l.CPUInfo)
+	r.CPU = cpu
+	r.Warnings = append(r.Warnings, warnings...)
+	if ownTables {
+		r.Virtualization = LiveVirtualization(r.Virtualization, cpu, l.ContainerFile)
+	}
+}
