@@ -33,6 +33,7 @@ TEST_DEBS := dbus dbus-daemon polkitd dmidecode debootstrap systemd-container li
              rsync lsyncd iproute2 nftables \
              tigervnc-standalone-server tigervnc-tools xterm
 TEST_DEBS += zsh openssh-client prometheus gnupg apt-utils createrepo-c dnf
+TEST_DEBS += smartmontools fdisk lshw inxi ethtool
 
 .PHONY: all build man packages repo check preflight deps lint unit integration system demo bench fuzz clean
 

@@ -64,7 +64,11 @@ func readReport(s settings) (*hardware.Report, error) {
 // systemd (a private bus in tests) r keeps what systemd-detect-virt's method found.
 func addLive(conn *dbus.Conn, r *hardware.Report, s settings) {
 	ownTables := s.dump == ""
-	r.AddLive(hardware.DefaultLive(), ownTables)
+	live := hardware.DefaultLive()
+	// The unit has no device access (PrivateDevices=yes): partition types and labels
+	// come from udev, and SMART through the helper.
+	live.ReadTables, live.Smart = false, smartReader()
+	r.AddLive(live, ownTables)
 	for _, w := range r.Warnings {
 		slog.Warn("hardware report", "warning", w)
 	}

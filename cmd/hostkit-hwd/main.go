@@ -28,6 +28,9 @@ func run(args []string) error {
 	if len(args) > 0 && args[0] == "advise" {
 		return runAdvise(args[1:], os.Stdout)
 	}
+	if len(args) > 0 && args[0] == "smart-helper" {
+		return runSmartHelper(args[1:])
+	}
 	fs := flag.NewFlagSet("hostkit-hwd", flag.ContinueOnError)
 	busSpec := fs.String("bus", "system", bus.FlagUsage)
 	configPath := fs.String("config", config.Path("hwd"), "configuration file (drop-ins in FILE.d/*.conf)")

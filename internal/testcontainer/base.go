@@ -67,6 +67,13 @@ var BasePackages = []string{
 	// install, upgrade and erase of the .rpm against a real systemd.
 	"openssh-server",
 	"rpm",
+	// hostkit-hwd's SMART helper runs smartctl; nc -U talks to its socket in the
+	// system test; make bench compares the report with dmidecode, lshw and inxi.
+	"smartmontools",
+	"netcat-openbsd",
+	"dmidecode",
+	"lshw",
+	"inxi",
 }
 
 // baseFormat is bumped whenever the customisation done after debootstrap changes, so

@@ -6,16 +6,25 @@ package hardware
 type Live struct {
 	CPUInfo       string // /proc/cpuinfo
 	ContainerFile string // /run/systemd/container
+	SysBlock      string // /sys/block
+	UdevData      string // /run/udev/data; "" reads no udev data
+	// ReadTables lets ReadDisks read partition tables from the devices themselves
+	// where udev knows none (it needs read access to them: root).
+	ReadTables bool
+	// Smart reads a device's SMART data; nil leaves SMART out of the report.
+	Smart SmartReader
 }
 
-// DefaultLive returns the sources of the running machine.
+// DefaultLive returns the sources of the running machine, with SMART read by running
+// smartctl and partition tables read from the devices where udev knows none.
 func DefaultLive() Live {
-	return Live{CPUInfo: CPUInfoPath, ContainerFile: ContainerFile}
+	return Live{CPUInfo: CPUInfoPath, ContainerFile: ContainerFile, SysBlock: SysBlockDir, UdevData: UdevDataDir,
+		ReadTables: true, Smart: RunSmartctl}
 }
 
 // AddLive adds the running machine's parts to r: the processors as the kernel lists
-// them and, when r holds the machine's own tables (ownTables; not a dump of another
-// machine's), the virtualization found by systemd-detect-virt's method (see
+// them, the disks, and, when r holds the machine's own tables (ownTables; not a dump
+// of another machine's), the virtualization found by systemd-detect-virt's method (see
 // LiveVirtualization). A source that cannot be read leaves its part null and adds a
 // warning naming it; so does damage in it.
 func (r *Report) AddLive(l Live, ownTables bool) {
@@ -25,4 +34,7 @@ func (r *Report) AddLive(l Live, ownTables bool) {
 	if ownTables {
 		r.Virtualization = LiveVirtualization(r.Virtualization, cpu, l.ContainerFile)
 	}
+	disks, warnings := ReadDisks(l)
+	r.Disks = disks
+	r.Warnings = append(r.Warnings, warnings...)
 }

@@ -50,6 +50,9 @@ type Report struct {
 	// CPU is what /proc/cpuinfo says; null when the report is not of the running
 	// machine (a dump) or the file could not be read (a warning says why).
 	CPU *CPU `json:"cpu"`
+	// Disks are the block devices, by name; null when the report is not of the
+	// running machine.
+	Disks []Disk `json:"disks"`
 }
 
 // Virtualization names the hypervisor and container this runs in, with the
@@ -233,8 +236,8 @@ func (r *Report) Empty() bool {
 		len(r.Memory.Arrays) == 0 && len(r.Memory.MappedRanges) == 0
 }
 
-// WithoutSecrets returns a deep copy of r in which every serial number, UUID and asset
-// tag is nil, also where "raw" keeps a placeholder in their place, for callers not
+// WithoutSecrets returns a deep copy of r in which every serial number, UUID, asset tag
+// and disk WWN is nil, also where "raw" keeps a placeholder in their place, for callers not
 // allowed to read them. r itself is not changed.
 func (r *Report) WithoutSecrets() *Report {
 	c := r.copy()
@@ -272,11 +275,14 @@ func (r *Report) WithoutSecrets() *Report {
 			d.Raw = rawStrings(d.Raw).orNil()
 		}
 	}
+	for i := range c.Disks {
+		c.Disks[i].Serial, c.Disks[i].WWN = nil, nil
+	}
 	return c
 }
 
 // secretFields are the JSON names of the fields WithoutSecrets hides.
-var secretFields = []string{"serial", "uuid", "asset_tag"}
+var secretFields = []string{"serial", "uuid", "asset_tag", "wwn"}
 
 // copy returns a deep copy of r, made through its JSON form so that a field added to
 // the report is copied without more code here.

@@ -99,6 +99,13 @@ func WriteText(w io.Writer, r *Report) error {
 		}
 	}
 
+	if len(r.Disks) > 0 {
+		fmt.Fprintln(bw)
+		if err := writeDisks(bw, r.Disks); err != nil {
+			return err
+		}
+	}
+
 	if len(r.Warnings) > 0 {
 		fmt.Fprintln(bw, "\nWarnings:")
 		for _, warning := range r.Warnings {
@@ -341,4 +348,63 @@ func WriteAdvice(w io.Writer, a *Advice) error {
 		fmt.Fprintf(bw, "Suggested slots: %s\n", strings.Join(a.SuggestedSlots, ", "))
 	}
 	return bw.Flush()
+}
+
+// writeDisks writes the disks as a table, each followed by its partitions, indented:
+// what `fdisk -l` and `smartctl -H` are run for. Serial numbers are left out.
+func writeDisks(w io.Writer, disks []Disk) error {
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "DISK\tSIZE\tTRANSPORT\tMEDIA\tMODEL / PARTITION\tSMART / LABEL")
+	for _, d := range disks {
+		media := "-"
+		if d.Rotational != nil {
+			media = map[bool]string{true: "HDD", false: "SSD"}[*d.Rotational]
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d.Name, humanBytes(d.SizeBytes), orDash(d.Transport), media,
+			orDash(d.Model), smartText(d.SMART))
+		for _, p := range d.Partitions {
+			kind := orDash(p.TypeName)
+			if p.TypeName == nil && p.Type != nil {
+				kind = *p.Type
+			}
+			var label []string
+			if p.Label != nil {
+				label = append(label, strconv.Quote(*p.Label))
+			}
+			if p.Filesystem != nil {
+				fs := *p.Filesystem
+				if p.FilesystemLabel != nil {
+					fs += " " + strconv.Quote(*p.FilesystemLabel)
+				}
+				label = append(label, fs)
+			}
+			if label == nil {
+				label = []string{"-"}
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t\t\t%s\t%s\n", p.Name, humanBytes(p.SizeBytes), kind, strings.Join(label, ", "))
+		}
+	}
+	return tw.Flush()
+}
+
+// smartText sums up a disk's SMART section: "ok, 34 °C, 31245 h" or the status and why.
+func smartText(s *Smart) string {
+	if s == nil {
+		return "-"
+	}
+	parts := []string{s.Status}
+	if s.TemperatureC != nil {
+		parts = append(parts, fmt.Sprintf("%d °C", *s.TemperatureC))
+	}
+	if s.PowerOnHours != nil {
+		parts = append(parts, fmt.Sprintf("%d h", *s.PowerOnHours))
+	}
+	if s.PercentageUsed != nil {
+		parts = append(parts, fmt.Sprintf("%d%% used", *s.PercentageUsed))
+	}
+	text := strings.Join(parts, ", ")
+	if s.Message != nil {
+		text += ": " + *s.Message
+	}
+	return text
 }

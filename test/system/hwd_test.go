@@ -130,6 +130,48 @@ func TestHardwareService(t *testing.T) {
 		}
 	})
 
+	log.step(t, "3b_disks_and_smart_helper", func(t *testing.T) {
+		// The container sees the host's block devices in /sys/block (but has no device
+		// nodes): the service lists them, each with a SMART section.
+		var r struct {
+			Disks []struct {
+				Name  string `json:"name"`
+				SMART *struct {
+					Status string `json:"status"`
+				} `json:"smart"`
+			} `json:"disks"`
+			CPU *struct {
+				Threads int `json:"threads"`
+			} `json:"cpu"`
+		}
+		decodeJSON(t, "hostkitctl hw report --json", mustExec(t, c, "hostkitctl", "hw", "report", "--json"), &r)
+		if len(r.Disks) == 0 || r.CPU == nil || r.CPU.Threads == 0 {
+			t.Errorf("report lists %d disks and cpu %+v; want the host's disks and processors", len(r.Disks), r.CPU)
+		}
+		for _, d := range r.Disks {
+			if d.SMART == nil || d.SMART.Status == "" {
+				t.Errorf("disk %s has no SMART section", d.Name)
+			}
+		}
+		if out := mustExec(t, c, "hostkitctl", "hw", "report"); !strings.Contains(out, "DISK") || !strings.Contains(out, "SMART") {
+			t.Errorf("hostkitctl hw report shows no disk table:\n%s", out)
+		}
+		// The helper's socket came up with the service; an instance answers each
+		// connection, and refuses what is not a disk of this machine.
+		if state, _ := c.Exec("systemctl", "is-active", "hostkit-hwd-smart.socket"); strings.TrimSpace(state) != "active" {
+			t.Errorf("hostkit-hwd-smart.socket is %q after the service started, want active", strings.TrimSpace(state))
+		}
+		for i, q := range []struct{ name, want string }{
+			{"../../etc/passwd", `error: "../../etc/passwd" is not a device name`},
+			{"hostkit-no-such-disk", "error: hostkit-no-such-disk is not a block device in /sys/block"},
+		} {
+			out := mustExec(t, c, "sh", "-c", "printf '%s\\n' '"+q.name+"' | nc -N -U /run/hostkit-hwd/smart.sock")
+			if !strings.Contains(out, q.want) {
+				t.Errorf("case %d: the SMART helper answers %q to %q, want %q", i, out, q.name, q.want)
+			}
+		}
+	})
+
 	log.step(t, "4_hostkitctl_and_polkit", func(t *testing.T) {
 		checkMemoryTable(t, mustExec(t, c, "hostkitctl", "hw", "report"), want)
 
@@ -250,18 +292,22 @@ func TestHardwareService(t *testing.T) {
 	})
 
 	log.step(t, "6_security", func(t *testing.T) {
-		out := mustExec(t, c, "systemd-analyze", "security", "--no-pager", unit)
-		m := regexp.MustCompile(`Overall exposure level for ` + regexp.QuoteMeta(unit) + `: ([0-9]+\.[0-9]+)`).FindStringSubmatch(out)
-		if m == nil {
-			t.Fatalf("no overall exposure level in systemd-analyze security output")
-		}
-		level, err := strconv.ParseFloat(m[1], 64)
-		if err != nil {
-			t.Fatalf("exposure level %q: %v", m[1], err)
-		}
-		t.Logf("systemd-analyze security %s: overall exposure %.1f", unit, level)
-		if level > 2.0 {
-			t.Errorf("overall exposure level of %s is %.1f, want at most 2.0", unit, level)
+		// The daemon, and the SMART helper, which alone has device access and the
+		// capabilities smartctl needs.
+		for _, u := range []string{unit, "hostkit-hwd-smart@0.service"} {
+			out := mustExec(t, c, "systemd-analyze", "security", "--no-pager", u)
+			m := regexp.MustCompile(`Overall exposure level for ` + regexp.QuoteMeta(u) + `: ([0-9]+\.[0-9]+)`).FindStringSubmatch(out)
+			if m == nil {
+				t.Fatalf("no overall exposure level in systemd-analyze security output for %s", u)
+			}
+			level, err := strconv.ParseFloat(m[1], 64)
+			if err != nil {
+				t.Fatalf("exposure level %q: %v", m[1], err)
+			}
+			t.Logf("systemd-analyze security %s: overall exposure %.1f", u, level)
+			if level > 2.0 {
+				t.Errorf("overall exposure level of %s is %.1f, want at most 2.0", u, level)
+			}
 		}
 	})
 
