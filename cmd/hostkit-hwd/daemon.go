@@ -62,12 +62,12 @@ func readReport(s settings) (*hardware.Report, error) {
 // as whether the machine is virtual) it also asks systemd, PID 1, whether this is a
 // virtual machine or container, as systemd-detect-virt does; without an answer from
 // systemd (a private bus in tests) r keeps what systemd-detect-virt's method found.
-func addLive(conn *dbus.Conn, r *hardware.Report, s settings) {
+func addLive(conn *dbus.Conn, links *hardware.LinkReader, r *hardware.Report, s settings) {
 	ownTables := s.dump == ""
 	live := hardware.DefaultLive()
 	// The unit has no device access (PrivateDevices=yes): partition types and labels
 	// come from udev, and SMART through the helper.
-	live.ReadTables, live.Smart = false, smartReader()
+	live.ReadTables, live.Smart, live.Links = false, smartReader(), links
 	r.AddLive(live, ownTables)
 	for _, w := range r.Warnings {
 		slog.Warn("hardware report", "warning", w)
@@ -87,8 +87,11 @@ func addLive(conn *dbus.Conn, r *hardware.Report, s settings) {
 // hardwareObject implements org.hostkit.Hardware1 (see dbus/org.hostkit.Hardware1.xml).
 type hardwareObject struct {
 	conn       *dbus.Conn
+	svc        *bus.Service
 	obj        *bus.Object
 	configPath string
+	links      *hardware.LinkReader
+	watchers   watchers
 
 	mu     sync.RWMutex
 	report *hardware.Report
@@ -114,8 +117,10 @@ func serve(ctx context.Context, busSpec, configPath string) error {
 		// configuration is picked up by Reload().
 		slog.Error("cannot read SMBIOS tables", "err", err)
 	}
-	addLive(svc.Conn, r, s)
-	h := &hardwareObject{conn: svc.Conn, configPath: configPath, report: r}
+	h := &hardwareObject{conn: svc.Conn, svc: svc, configPath: configPath, links: hardware.NewLinkReader()}
+	defer h.links.Close()
+	addLive(svc.Conn, h.links, r, s)
+	h.report = r
 	h.obj = &bus.Object{
 		Path:       objectPath,
 		Interface:  busName,
@@ -125,6 +130,10 @@ func serve(ctx context.Context, busSpec, configPath string) error {
 	if err := svc.Export(h.obj); err != nil {
 		return err
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	h.watchLinks(ctx)
+	h.watchers.follow(svc.Conn, svc.Release)
 	return svc.Serve(ctx, status(h.report), s.idleTimeout, h.reload)
 }
 
@@ -162,6 +171,7 @@ func properties(r *hardware.Report) map[string]any {
 		"MemoryMaxBytes":       s.MemoryMaxBytes,
 		"Virtualization":       s.Virtualization,
 		"CPUModel":             s.CPUModel,
+		"Links":                linksProperty(r.Links),
 	}
 }
 
@@ -261,7 +271,7 @@ func (h *hardwareObject) reload() error {
 	if err != nil {
 		return fmt.Errorf("reload refused, the current report stays: %w", err)
 	}
-	addLive(h.conn, r, s)
+	addLive(h.conn, h.links, r, s)
 	h.mu.Lock()
 	h.report = r
 	h.mu.Unlock()

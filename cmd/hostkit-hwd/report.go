@@ -67,7 +67,10 @@ func runReport(args []string, stdout io.Writer) error {
 func readTables(fs *flag.FlagSet, dump, sysfs string) (*hardware.Report, error) {
 	r, err := readSMBIOS(fs, dump, sysfs)
 	if err == nil && dump == "" && sysfs == hardware.SysfsDir {
-		r.AddLive(hardware.DefaultLive(), true)
+		live := hardware.DefaultLive()
+		live.Links = hardware.NewLinkReader()
+		defer live.Links.Close()
+		r.AddLive(live, true)
 	}
 	return r, err
 }

@@ -7,6 +7,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+
+	"github.com/hostkit/hostkit/internal/bus"
 
 	"github.com/hostkit/hostkit/internal/lifecycle"
 	"github.com/hostkit/hostkit/internal/term"
@@ -17,6 +26,7 @@ func init() {
 	commands["hw report"] = command{"[--json]", hwReport}
 	commands["hw serial"] = command{"", hwSerial}
 	commands["hw reload"] = command{"", hwReload}
+	commands["hw watch"] = command{"", hwWatch}
 	commands["hw advise"] = command{"--add NxSIZE [--type TYPE] [--speed MT/s] [--form-factor DIMM|SODIMM] [--ecc|--no-ecc] [--registered|--unbuffered|--lrdimm] [--rank N] [--from-dump FILE] [--json]", hwAdvise}
 }
 
@@ -115,4 +125,106 @@ func hwAdvise(busSpec string, args []string, stdout io.Writer) error {
 		return &lifecycle.ExitStatus{Code: code}
 	}
 	return nil
+}
+
+// linkState is one element of Hardware1's Links property, a(ssbusas).
+type linkState struct {
+	Name      string
+	OperState string
+	Carrier   bool
+	SpeedMbps uint32
+	Duplex    string
+	Addresses []string
+}
+
+func (l linkState) String() string {
+	carrier := "no carrier"
+	if l.Carrier {
+		carrier = "carrier"
+	}
+	speed := ""
+	if l.SpeedMbps > 0 {
+		speed = fmt.Sprintf(", %d Mb/s %s", l.SpeedMbps, l.Duplex)
+	}
+	return fmt.Sprintf("%s: %s, %s%s; %s", l.Name, l.OperState, carrier, speed, strings.Join(l.Addresses, " "))
+}
+
+// hwWatch implements `hostkitctl hw watch`: it asks the service to keep running and
+// signalling (Watch()), prints every link, then a line for each link whose state,
+// carrier, speed or addresses change, until interrupted. The service may exit again
+// once this command ends.
+func hwWatch(busSpec string, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("hostkitctl hw watch", flag.ContinueOnError)
+	if err := parseFlags(fs, args, 0); err != nil {
+		return err
+	}
+	conn, err := bus.Connect(busSpec)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if err := conn.AddMatchSignal(dbus.WithMatchSender(hwName), dbus.WithMatchObjectPath(hwPath),
+		dbus.WithMatchInterface("org.freedesktop.DBus.Properties"), dbus.WithMatchMember("PropertiesChanged")); err != nil {
+		return err
+	}
+	signals := make(chan *dbus.Signal, 16)
+	conn.Signal(signals)
+	obj := conn.Object(hwName, hwPath)
+	if err := obj.Call(hwName+".Watch", 0).Err; err != nil {
+		return fmt.Errorf("%s.Watch: %w", hwName, err)
+	}
+	v, err := obj.GetProperty(hwName + ".Links")
+	if err != nil {
+		return fmt.Errorf("%s.Links: %w", hwName, err)
+	}
+	var now []linkState
+	if err := dbus.Store([]any{v.Value()}, &now); err != nil {
+		return fmt.Errorf("%s.Links is %s: %w", hwName, v.Signature(), err)
+	}
+	out := term.NewWriter(stdout)
+	seen := map[string]string{}
+	for _, l := range now {
+		seen[l.Name] = l.String()
+		fmt.Fprintln(out, l)
+	}
+	fmt.Fprintln(out, "watching link changes; Ctrl-C ends")
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(stop)
+	for {
+		select {
+		case <-stop:
+			return nil
+		case <-conn.Context().Done():
+			return errors.New("lost the connection to the bus")
+		case s := <-signals:
+			if len(s.Body) != 3 {
+				continue
+			}
+			changed, _ := s.Body[1].(map[string]dbus.Variant)
+			lv, ok := changed["Links"]
+			if !ok {
+				continue
+			}
+			var links []linkState
+			if err := dbus.Store([]any{lv.Value()}, &links); err != nil {
+				continue
+			}
+			stamp := time.Now().Format("15:04:05.000")
+			present := map[string]bool{}
+			for _, l := range links {
+				present[l.Name] = true
+				if text := l.String(); seen[l.Name] != text {
+					seen[l.Name] = text
+					fmt.Fprintf(out, "%s %s\n", stamp, text)
+				}
+			}
+			for name := range seen {
+				if !present[name] {
+					delete(seen, name)
+					fmt.Fprintf(out, "%s %s: gone\n", stamp, name)
+				}
+			}
+		}
+	}
 }

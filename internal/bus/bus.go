@@ -211,15 +211,37 @@ func RequestName(conn *dbus.Conn, name string) error {
 type Calls struct {
 	mu       sync.Mutex
 	inflight map[string]map[uint32]bool // sender -> serials awaiting a reply
+	holders  map[string]bool            // see Hold
 	last     time.Time
 	drained  *sync.Cond
 }
 
 // NewCalls returns a tracker whose idle time starts now.
 func NewCalls() *Calls {
-	c := &Calls{inflight: map[string]map[uint32]bool{}, last: time.Now()}
+	c := &Calls{inflight: map[string]map[uint32]bool{}, holders: map[string]bool{}, last: time.Now()}
 	c.drained = sync.NewCond(&c.mu)
 	return c
+}
+
+// Hold keeps the connection from being idle until Release(owner): for a client that
+// asked to be kept informed while it stays connected (hostkit-hwd's Watch()).
+func (c *Calls) Hold(owner string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.holders[owner] = true
+}
+
+// Release ends Hold(owner); the idle time starts again now. It reports whether owner
+// held the connection.
+func (c *Calls) Release(owner string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.holders[owner] {
+		return false
+	}
+	delete(c.holders, owner)
+	c.last = time.Now()
+	return true
 }
 
 // Options returns the connection options that feed c: every incoming method call that
@@ -271,11 +293,12 @@ func (c *Calls) end(dest string, serial uint32) {
 	c.drained.Broadcast()
 }
 
-// Idle returns how long no call has been in flight; 0 while one is.
+// Idle returns how long no call has been in flight; 0 while one is, or while a client
+// holds the connection (Hold).
 func (c *Calls) Idle() time.Duration {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.inflight) > 0 {
+	if len(c.inflight) > 0 || len(c.holders) > 0 {
 		return 0
 	}
 	return time.Since(c.last)

@@ -83,3 +83,22 @@ func TestCallsTracksInFlight(t *testing.T) {
 		t.Errorf("Idle() = %v after 10 ms without calls", c.Idle())
 	}
 }
+
+func TestCallsHold(t *testing.T) {
+	c := NewCalls()
+	c.Hold(":1.7")
+	time.Sleep(10 * time.Millisecond)
+	if c.Idle() != 0 {
+		t.Fatal("idle while a client holds the connection")
+	}
+	if c.Release(":1.8") {
+		t.Error("Release of a client that held nothing reported true")
+	}
+	if !c.Release(":1.7") {
+		t.Error("Release of the holder reported false")
+	}
+	time.Sleep(10 * time.Millisecond)
+	if c.Idle() < 10*time.Millisecond {
+		t.Errorf("Idle() = %v 10 ms after the last holder left", c.Idle())
+	}
+}

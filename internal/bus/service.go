@@ -40,6 +40,12 @@ func (s *Service) Idle() time.Duration { return s.calls.Idle() }
 // Export exports obj on the service's connection (see Export).
 func (s *Service) Export(obj *Object) error { return Export(s.Conn, obj) }
 
+// Hold keeps the service from exiting when idle until Release(owner); see Calls.Hold.
+func (s *Service) Hold(owner string) { s.calls.Hold(owner) }
+
+// Release ends Hold(owner) and reports whether owner held the service.
+func (s *Service) Release(owner string) bool { return s.calls.Release(owner) }
+
 // Serve requests the name, tells systemd the service is ready with status, and serves
 // until SIGTERM/SIGINT, ctx's end, or idleTimeout without a call (0: never). On SIGHUP it
 // calls reload (if not nil) and logs its error. Then, as systemd-hostnamed does, it says

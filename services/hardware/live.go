@@ -13,6 +13,8 @@ type Live struct {
 	ReadTables bool
 	// Smart reads a device's SMART data; nil leaves SMART out of the report.
 	Smart SmartReader
+	// Links reads the network links; nil leaves them out.
+	Links *LinkReader
 }
 
 // DefaultLive returns the sources of the running machine, with SMART read by running
@@ -37,4 +39,9 @@ func (r *Report) AddLive(l Live, ownTables bool) {
 	disks, warnings := ReadDisks(l)
 	r.Disks = disks
 	r.Warnings = append(r.Warnings, warnings...)
+	if l.Links != nil {
+		links, warnings := l.Links.ReadLinks()
+		r.Links = links
+		r.Warnings = append(r.Warnings, warnings...)
+	}
 }

@@ -53,6 +53,9 @@ type Report struct {
 	// Disks are the block devices, by name; null when the report is not of the
 	// running machine.
 	Disks []Disk `json:"disks"`
+	// Links are the network interfaces, by index; null when the report is not of the
+	// running machine.
+	Links []Link `json:"links"`
 }
 
 // Virtualization names the hypervisor and container this runs in, with the

@@ -160,7 +160,7 @@ func TestUnavailableJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `{"available":false,"source":"/sys/firmware/dmi/tables","problem":"no SMBIOS tables: /sys/firmware/dmi/tables/DMI does not exist",` +
-		`"smbios_version":null,"bios":null,"system":null,"baseboard":null,"chassis":null,"processors":[],"memory":{"arrays":[],"mapped_ranges":[]},"virtualization":null,"cpu":null,"disks":null}`
+		`"smbios_version":null,"bios":null,"system":null,"baseboard":null,"chassis":null,"processors":[],"memory":{"arrays":[],"mapped_ranges":[]},"virtualization":null,"cpu":null,"disks":null,"links":null}`
 	if string(out) != want {
 		t.Errorf("got  %s\nwant %s", out, want)
 	}

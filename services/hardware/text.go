@@ -105,6 +105,17 @@ func WriteText(w io.Writer, r *Report) error {
 			return err
 		}
 	}
+	if len(r.Links) > 0 {
+		fmt.Fprintln(bw)
+		tw := tabwriter.NewWriter(bw, 0, 8, 2, ' ', 0)
+		fmt.Fprintln(tw, "LINK\tKIND\tSTATE\tSPEED\tMAC\tADDRESSES")
+		for _, l := range r.Links {
+			fmt.Fprintln(tw, strings.Join(linkLine(l), "\t"))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
 
 	if len(r.Warnings) > 0 {
 		fmt.Fprintln(bw, "\nWarnings:")

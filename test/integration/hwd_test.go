@@ -150,7 +150,7 @@ func TestDescribeMatchesReport(t *testing.T) {
 	}
 	// The service adds this machine's parts to the dump's tables; report --from-dump
 	// does not, as a dump may come from another machine.
-	for _, live := range []string{"cpu", "disks"} {
+	for _, live := range []string{"cpu", "disks", "links"} {
 		if a[live] == nil || b[live] != nil {
 			t.Errorf("%s in Describe() %v, in report --from-dump %v; want it only in Describe()", live, a[live], b[live])
 		}

@@ -153,8 +153,15 @@ func TestHardwareService(t *testing.T) {
 				t.Errorf("disk %s has no SMART section", d.Name)
 			}
 		}
-		if out := mustExec(t, c, "hostkitctl", "hw", "report"); !strings.Contains(out, "DISK") || !strings.Contains(out, "SMART") {
-			t.Errorf("hostkitctl hw report shows no disk table:\n%s", out)
+		if out := mustExec(t, c, "hostkitctl", "hw", "report"); !strings.Contains(out, "DISK") || !strings.Contains(out, "SMART") ||
+			!strings.Contains(out, "LINK") {
+			t.Errorf("hostkitctl hw report shows no disk or link table:\n%s", out)
+		}
+		// The container shares the host's network: the loopback at least is a link,
+		// read over netlink from inside the sandbox.
+		if out := mustExec(t, c, "busctl", "get-property", busName, busPath, busIface, "Links"); !strings.HasPrefix(out, "a(ssbusas) ") ||
+			!strings.Contains(out, `"lo"`) {
+			t.Errorf("Links property: %q, want a(ssbusas) with \"lo\"", out)
 		}
 		// The helper's socket came up with the service; an instance answers each
 		// connection, and refuses what is not a disk of this machine.

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+
+	"github.com/hostkit/hostkit/internal/bus"
+	"github.com/hostkit/hostkit/services/hardware"
+)
+
+// linkProperty is one element of the Links property, a(ssbusas): name, operational
+// state, carrier, speed in Mb/s (0 unknown), duplex ("" unknown), addresses.
+type linkProperty struct {
+	Name      string
+	OperState string
+	Carrier   bool
+	SpeedMbps uint32
+	Duplex    string
+	Addresses []string
+}
+
+func linksProperty(links []hardware.Link) []linkProperty {
+	p := make([]linkProperty, 0, len(links))
+	for _, l := range links {
+		lp := linkProperty{Name: l.Name, OperState: l.OperState, Carrier: l.Carrier, Addresses: l.Addresses}
+		if l.SpeedMbps != nil && *l.SpeedMbps > 0 {
+			lp.SpeedMbps = uint32(*l.SpeedMbps)
+		}
+		if l.Duplex != nil {
+			lp.Duplex = *l.Duplex
+		}
+		p = append(p, lp)
+	}
+	return p
+}
+
+// linkSettle is how long the service waits after a link change for the ones that come
+// with it (a link going down drops its carrier and its addresses in several messages)
+// before it reads the links and emits one PropertiesChanged: well within the second
+// the issue allows.
+const linkSettle = 100 * time.Millisecond
+
+// watchLinks follows the kernel's link and address changes until ctx ends, and after
+// each burst of them reads the links anew: Describe() shows them, and the Links
+// property changes with one PropertiesChanged.
+func (h *hardwareObject) watchLinks(ctx context.Context) {
+	kick := make(chan struct{}, 1)
+	changed := func() {
+		select {
+		case kick <- struct{}{}:
+		default:
+		}
+	}
+	failed := func(err error) { slog.Warn("network link subscription", "err", err) }
+	if err := hardware.WatchLinks(ctx, changed, failed); err != nil {
+		slog.Warn("link changes will not be signalled", "err", err)
+		return
+	}
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-kick:
+			}
+			time.Sleep(linkSettle)
+			select {
+			case <-kick: // what came during the pause is read now too
+			default:
+			}
+			h.refreshLinks()
+		}
+	}()
+}
+
+// refreshLinks reads the links into the served report and updates the Links property.
+func (h *hardwareObject) refreshLinks() {
+	links, warnings := h.links.ReadLinks()
+	for _, w := range warnings {
+		slog.Warn("network links", "warning", w)
+	}
+	h.reloading.Lock() // not between a reload's report and its properties
+	defer h.reloading.Unlock()
+	h.mu.Lock()
+	r := *h.report
+	r.Links = links
+	h.report = &r
+	h.mu.Unlock()
+	if err := h.obj.Update(h.conn, map[string]any{"Links": linksProperty(links)}); err != nil {
+		slog.Warn("updating the Links property", "err", err)
+	}
+}
+
+// watchers are the clients that called Watch() and are still connected; each holds the
+// service (bus.Service.Hold) so that it does not exit while they want its signals.
+type watchers struct {
+	mu    sync.Mutex
+	names map[string]bool
+}
+
+// Watch keeps the service running while the caller stays connected to the bus, so that
+// it goes on emitting PropertiesChanged when links change; a caller that disconnects
+// (or calls Unwatch()) lets it exit when idle again. Anyone may call it: the signals
+// carry nothing secret.
+func (h *hardwareObject) Watch(sender dbus.Sender) *dbus.Error {
+	name := string(sender)
+	h.watchers.mu.Lock()
+	if h.watchers.names == nil {
+		h.watchers.names = map[string]bool{}
+	}
+	h.watchers.names[name] = true
+	h.watchers.mu.Unlock()
+	h.svc.Hold(name)
+	if err := h.conn.AddMatchSignal(ownerChanged(name)...); err != nil {
+		h.watchers.forget(h.conn, name, h.svc.Release)
+		return bus.Failed(err)
+	}
+	// The caller may have gone before the bus told us to follow it.
+	var has bool
+	if err := h.conn.BusObject().Call("org.freedesktop.DBus.NameHasOwner", 0, name).Store(&has); err != nil || !has {
+		h.watchers.forget(h.conn, name, h.svc.Release)
+	}
+	slog.Info("watching", "caller", name)
+	return nil
+}
+
+// Unwatch ends the caller's Watch().
+func (h *hardwareObject) Unwatch(sender dbus.Sender) *dbus.Error {
+	h.watchers.forget(h.conn, string(sender), h.svc.Release)
+	return nil
+}
+
+// ownerChanged matches the bus's NameOwnerChanged for one name.
+func ownerChanged(name string) []dbus.MatchOption {
+	return []dbus.MatchOption{dbus.WithMatchSender("org.freedesktop.DBus"), dbus.WithMatchInterface("org.freedesktop.DBus"),
+		dbus.WithMatchMember("NameOwnerChanged"), dbus.WithMatchArg(0, name)}
+}
+
+func (w *watchers) forget(conn *dbus.Conn, name string, release func(string) bool) {
+	w.mu.Lock()
+	delete(w.names, name)
+	w.mu.Unlock()
+	if release(name) {
+		slog.Info("watch ended", "caller", name)
+		if err := conn.RemoveMatchSignal(ownerChanged(name)...); err != nil {
+			slog.Warn("removing a match", "err", err)
+		}
+	}
+}
+
+// follow reads the NameOwnerChanged signals Watch() asked for on conn: a watcher that
+// leaves the bus is forgotten and released.
+func (w *watchers) follow(conn *dbus.Conn, release func(string) bool) {
+	ch := make(chan *dbus.Signal, 16)
+	conn.Signal(ch)
+	go func() {
+		for sig := range ch {
+			if sig.Name != "org.freedesktop.DBus.NameOwnerChanged" || len(sig.Body) != 3 {
+				continue
+			}
+			name, _ := sig.Body[0].(string)
+			newOwner, _ := sig.Body[2].(string)
+			w.mu.Lock()
+			watched := w.names[name]
+			w.mu.Unlock()
+			if watched && newOwner == "" {
+				w.forget(conn, name, release)
+			}
+		}
+	}()
+}
