@@ -570,7 +570,7 @@ func (a *advisor) registration() Reason {
 			return reason(rule, LevelUnknown, "the type detail of the installed modules does not say registered or unbuffered; a module's label does (R or U after its size)")
 		}
 		kinds = []string{"unbuffered"}
-		how = " (their type detail does not say, but the array has no error correction, and registered modules always carry ECC)"
+		how = "; their type detail does not say, but the array has no error correction, and registered modules always carry ECC"
 	}
 	have, want := kinds[0], a.req.Registration
 	switch {
@@ -745,15 +745,26 @@ func (a *advisor) speed() Reason {
 	if runs == 0 {
 		return reason(rule, LevelUnknown, "the tables give no speeds for the installed modules")
 	}
+	// Firmware writes DDR3-1333's 1333.33 MT/s as 1333 or 1334: speeds within 1% are
+	// the same speed.
+	same := func(a, b int) bool { return 100*abs(a-b) <= b }
 	switch want := a.req.SpeedMTs; {
 	case want == 0:
 		return reason(rule, LevelOK, "the installed modules run at %d MT/s: modules rated %d MT/s or faster run at that speed too", runs, runs)
+	case same(want, runs):
 	case want < runs:
 		return reason(rule, LevelWarning, "speeds mixed: everything will run at %d MT/s, the new modules' speed, instead of %d MT/s", want, runs)
 	case want > runs:
 		return reason(rule, LevelWarning, "speeds mixed: the new %d MT/s modules will run at %d MT/s, as the installed ones do", want, runs)
 	}
 	return reason(rule, LevelOK, "everything runs at %d MT/s, as now", runs)
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
 }
 
 func (a *advisor) channels() Reason {

@@ -237,6 +237,8 @@ func TestAdviseRules(t *testing.T) {
 			"rank", LevelWarning, "ranks are mixed", VerdictFitsWithWarnings},
 		{"slower modules", board{ecc: 3, maxKiB: 64 * gib, dimms: fourSlots()}, "--add 2x8GiB --speed 2133",
 			"speed", LevelWarning, "everything will run at 2133 MT/s", VerdictFitsWithWarnings},
+		{"1% apart is one speed (1333 and 1334)", board{ecc: 3, maxKiB: 64 * gib, dimms: fourSlots()}, "--add 2x8GiB --speed 2401",
+			"speed", LevelOK, "everything runs at 2400 MT/s, as now", VerdictFits},
 		{"faster modules", board{ecc: 3, maxKiB: 64 * gib, dimms: fourSlots()}, "--add 2x8GiB --speed 3200",
 			"speed", LevelWarning, "will run at 2400 MT/s", VerdictFitsWithWarnings},
 		{"one module for two channels", board{ecc: 3, maxKiB: 64 * gib, dimms: fourSlots()}, "--add 1x8GiB",
