@@ -147,6 +147,11 @@ bench: packages
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./services/hardware
+	$(GO) test -run '^$$' -fuzz FuzzAdvise -fuzztime 30s ./services/hardware
+	$(GO) test -run '^$$' -fuzz FuzzParseCPUInfo -fuzztime 30s ./services/hardware
+	$(GO) test -run '^$$' -fuzz FuzzParseUdevData -fuzztime 30s ./services/hardware
+	$(GO) test -run '^$$' -fuzz FuzzParseSmartctl -fuzztime 30s ./services/hardware
+	$(GO) test -run '^$$' -fuzz FuzzPartitionTable -fuzztime 30s -fuzzminimizetime 5s ./services/hardware
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./internal/config
 	$(GO) test -run '^$$' -fuzz FuzzParseHeader -fuzztime 30s ./services/bootorder
 	$(GO) test -run '^$$' -fuzz FuzzPlanOrder -fuzztime 30s ./services/bootorder

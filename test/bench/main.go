@@ -3,7 +3,9 @@
 //
 // Hardware report: `hostkit-hwd report --from-dump F --json` against the anchor
 // `dmidecode --from-dump F` on every shared SMBIOS dump, runs interleaved so that both
-// see the same machine load; the median wall time of each is compared.
+// see the same machine load; the median wall time of each is compared. Then, in a
+// booted container with the package, `hostkitctl hw report` cold and warm against
+// dmidecode, lshw -json and inxi -Fxz (see hwd.go).
 //
 // Boot order: hostkit-bootorder-generator against systemd-sysv-generator on the same
 // 1000 chkconfig-only scripts (see bootorder.go); and the planner on the hostile inputs
@@ -44,6 +46,7 @@ func main() {
 	vncRuns := flag.Int("vnc-runs", 10, "connections timed per VNC case")
 	fleetOnly := flag.Bool("fleet-only", false, "run only the many-hosts part (see fleet.go)")
 	fleetRuns := flag.Int("fleet-runs", 20, "runs timed per many-hosts case")
+	hwdOnly := flag.Bool("hwd-only", false, "run only the hostkit-hwd parts (this file and hwd.go)")
 	flag.Parse()
 	if *fleetOnly {
 		if err := benchFleet(*fleetRuns); err != nil {
@@ -77,6 +80,13 @@ func main() {
 	if err := run(*runs, *dumps, *hwd); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
+	}
+	if err := benchHardwareReport(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	if *hwdOnly {
+		return
 	}
 	if err := benchHostile(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)

@@ -281,6 +281,29 @@ func hardwarePart(d *demo) []step {
 			Expect:  []string{`"serial"`},
 		},
 		{
+			Title: "The disks, with partitions and SMART health",
+			Explain: "What `fdisk -l` and `smartctl -a` were run for. The container sees the host's disks in /sys/block; " +
+				"SMART comes from hostkit-hwd-smart.socket, whose helper alone may read the disks (virtual and virtio ones have none).",
+			Command: "hostkitctl hw report | sed -n '/^DISK/,/^$/p'; systemctl is-active hostkit-hwd-smart.socket",
+			Expect:  []string{"DISK", "SMART", "active"},
+		},
+		{
+			Title: "The network links, read over netlink",
+			Explain: "What `ip addr`, `mii-tool` and `ethtool` were run for: state, carrier, speed, addresses. " +
+				"While a client runs `hostkitctl hw watch`, every change reaches it as PropertiesChanged.",
+			Command: "hostkitctl hw report --json | jq -c '.links[] | {name, kind, oper_state, carrier, speed_mbps, addresses}'; " +
+				"busctl get-property " + dest + " Links",
+			Expect: []string{`"name":"lo"`, "a(ssbusas)"},
+		},
+		{
+			Title: "Can I add 2 x 8 GiB of DDR3 RDIMMs?",
+			Explain: "The memory upgrade advisor answers from the tables, rule by rule; its exit status is the verdict " +
+				"(0 fits, 1 with warnings, 2 does not fit, 3 cannot tell). This server's six slots are all in use.",
+			Command:  "hostkitctl hw advise --add 2x8GiB --type DDR3 --registered",
+			WantExit: 2,
+			Expect:   []string{"Verdict: does not fit", "all 6 slots are in use", "buy ECC modules"},
+		},
+		{
 			Title: "An unprivileged user gets the report without secrets",
 			Explain: "Serial numbers, UUIDs and asset tags are null unless polkit authorizes " +
 				"org.hostkit.hardware1.get-hardware-serial.",
