@@ -171,7 +171,7 @@ func properties(r *hardware.Report) map[string]any {
 		"MemoryMaxBytes":       s.MemoryMaxBytes,
 		"Virtualization":       s.Virtualization,
 		"CPUModel":             s.CPUModel,
-		"Links":                linksProperty(r.Links),
+		"Links":                hardware.LinkProperties(r.Links),
 	}
 }
 

@@ -12,32 +12,6 @@ import (
 	"github.com/hostkit/hostkit/services/hardware"
 )
 
-// linkProperty is one element of the Links property, a(ssbusas): name, operational
-// state, carrier, speed in Mb/s (0 unknown), duplex ("" unknown), addresses.
-type linkProperty struct {
-	Name      string
-	OperState string
-	Carrier   bool
-	SpeedMbps uint32
-	Duplex    string
-	Addresses []string
-}
-
-func linksProperty(links []hardware.Link) []linkProperty {
-	p := make([]linkProperty, 0, len(links))
-	for _, l := range links {
-		lp := linkProperty{Name: l.Name, OperState: l.OperState, Carrier: l.Carrier, Addresses: l.Addresses}
-		if l.SpeedMbps != nil && *l.SpeedMbps > 0 {
-			lp.SpeedMbps = uint32(*l.SpeedMbps)
-		}
-		if l.Duplex != nil {
-			lp.Duplex = *l.Duplex
-		}
-		p = append(p, lp)
-	}
-	return p
-}
-
 // linkSettle is how long the service waits after a link change for the ones that come
 // with it (a link going down drops its carrier and its addresses in several messages)
 // before it reads the links and emits one PropertiesChanged: well within the second
@@ -90,7 +64,7 @@ func (h *hardwareObject) refreshLinks() {
 	r.Links = links
 	h.report = &r
 	h.mu.Unlock()
-	if err := h.obj.Update(h.conn, map[string]any{"Links": linksProperty(links)}); err != nil {
+	if err := h.obj.Update(h.conn, map[string]any{"Links": hardware.LinkProperties(links)}); err != nil {
 		slog.Warn("updating the Links property", "err", err)
 	}
 }

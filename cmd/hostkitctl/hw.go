@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -127,28 +126,6 @@ func hwAdvise(busSpec string, args []string, stdout io.Writer) error {
 	return nil
 }
 
-// linkState is one element of Hardware1's Links property, a(ssbusas).
-type linkState struct {
-	Name      string
-	OperState string
-	Carrier   bool
-	SpeedMbps uint32
-	Duplex    string
-	Addresses []string
-}
-
-func (l linkState) String() string {
-	carrier := "no carrier"
-	if l.Carrier {
-		carrier = "carrier"
-	}
-	speed := ""
-	if l.SpeedMbps > 0 {
-		speed = fmt.Sprintf(", %d Mb/s %s", l.SpeedMbps, l.Duplex)
-	}
-	return fmt.Sprintf("%s: %s, %s%s; %s", l.Name, l.OperState, carrier, speed, strings.Join(l.Addresses, " "))
-}
-
 // hwWatch implements `hostkitctl hw watch`: it asks the service to keep running and
 // signalling (Watch()), prints every link, then a line for each link whose state,
 // carrier, speed or addresses change, until interrupted. The service may exit again
@@ -177,7 +154,7 @@ func hwWatch(busSpec string, args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%s.Links: %w", hwName, err)
 	}
-	var now []linkState
+	var now []hardware.LinkProperty
 	if err := dbus.Store([]any{v.Value()}, &now); err != nil {
 		return fmt.Errorf("%s.Links is %s: %w", hwName, v.Signature(), err)
 	}
@@ -206,7 +183,7 @@ func hwWatch(busSpec string, args []string, stdout io.Writer) error {
 			if !ok {
 				continue
 			}
-			var links []linkState
+			var links []hardware.LinkProperty
 			if err := dbus.Store([]any{lv.Value()}, &links); err != nil {
 				continue
 			}

@@ -480,47 +480,38 @@ func (a *advisor) slotType() string {
 }
 
 func (a *advisor) memoryType() Reason {
-	const rule = "type"
 	if len(a.slots) == 0 && len(a.soldered) > 0 {
-		return reason(rule, LevelBlocker, "the memory is soldered (%s): nothing can be added", a.solderedText())
+		return reason("type", LevelBlocker, "the memory is soldered (%s): nothing can be added", a.solderedText())
 	}
-	kinds := a.socketedKinds(func(d MemoryDevice) *string { return d.Type })
-	switch {
-	case len(kinds) == 0:
-		return reason(rule, LevelUnknown, "the tables do not say which memory type the slots take")
-	case len(kinds) > 1:
-		return reason(rule, LevelUnknown, "the tables give different memory types for the slots (%s)", strings.Join(kinds, ", "))
-	}
-	have, want := kinds[0], a.req.Type
-	switch {
-	case want == "":
-		return reason(rule, LevelOK, "the slots take %s: buy %s modules", have, have)
-	case want == have:
-		return reason(rule, LevelOK, "%s, as the slots take", have)
-	}
-	return reason(rule, LevelBlocker, "the slots take %s, not %s: the modules do not fit the sockets", have, want)
+	return a.slotKind("type", "memory type", func(d MemoryDevice) *string { return d.Type }, a.req.Type)
 }
 
 func (a *advisor) formFactor() Reason {
-	const rule = "form-factor"
 	if len(a.slots) == 0 {
-		return reason(rule, LevelUnknown, "there are no slots whose form factor to compare")
+		return reason("form-factor", LevelUnknown, "there are no slots whose form factor to compare")
 	}
-	kinds := a.socketedKinds(func(d MemoryDevice) *string { return d.FormFactor })
+	return a.slotKind("form-factor", "form factor", func(d MemoryDevice) *string { return d.FormFactor }, a.req.FormFactor)
+}
+
+// slotKind is the type and form-factor rules: what the slots take (the one value get
+// gives for them, see socketedKinds) against want, what the request names ("" for
+// nothing: the rule says what to buy).
+func (a *advisor) slotKind(rule, what string, get func(MemoryDevice) *string, want string) Reason {
+	kinds := a.socketedKinds(get)
 	switch {
 	case len(kinds) == 0:
-		return reason(rule, LevelUnknown, "the tables do not say which form factor the slots take")
+		return reason(rule, LevelUnknown, "the tables do not say which %s the slots take", what)
 	case len(kinds) > 1:
-		return reason(rule, LevelUnknown, "the tables give different form factors for the slots (%s)", strings.Join(kinds, ", "))
+		return reason(rule, LevelUnknown, "the tables give different %ss for the slots (%s)", what, strings.Join(kinds, ", "))
 	}
-	have, want := kinds[0], a.req.FormFactor
-	switch {
-	case want == "":
-		return reason(rule, LevelOK, "the slots take %s modules", have)
-	case want == have:
+	switch have := kinds[0]; want {
+	case "":
+		return reason(rule, LevelOK, "the slots take %s: buy %s modules", have, have)
+	case have:
 		return reason(rule, LevelOK, "%s, as the slots take", have)
+	default:
+		return reason(rule, LevelBlocker, "the slots take %s, not %s: the modules do not fit", have, want)
 	}
-	return reason(rule, LevelBlocker, "the slots take %s, not %s", have, want)
 }
 
 // arrayECC returns "ecc" or "none" when every system memory array says the same about

@@ -245,3 +245,44 @@ func linkLine(l Link) []string {
 	}
 	return []string{l.Name, l.Kind, l.OperState + ", " + carrier, speed, orDash(l.MAC), orDash(&addrs)}
 }
+
+// LinkProperty is one element of org.hostkit.Hardware1's Links property, a(ssbusas):
+// name, operational state, carrier, speed in Mb/s (0 unknown), duplex ("" unknown),
+// addresses.
+type LinkProperty struct {
+	Name      string
+	OperState string
+	Carrier   bool
+	SpeedMbps uint32
+	Duplex    string
+	Addresses []string
+}
+
+// LinkProperties condenses links into the Links property.
+func LinkProperties(links []Link) []LinkProperty {
+	p := make([]LinkProperty, 0, len(links))
+	for _, l := range links {
+		lp := LinkProperty{Name: l.Name, OperState: l.OperState, Carrier: l.Carrier, Addresses: l.Addresses}
+		if l.SpeedMbps != nil && *l.SpeedMbps > 0 {
+			lp.SpeedMbps = uint32(*l.SpeedMbps)
+		}
+		if l.Duplex != nil {
+			lp.Duplex = *l.Duplex
+		}
+		p = append(p, lp)
+	}
+	return p
+}
+
+// String describes the link on one line: "eth0: up, carrier, 1000 Mb/s full; 10.0.0.2/24".
+func (l LinkProperty) String() string {
+	carrier := "no carrier"
+	if l.Carrier {
+		carrier = "carrier"
+	}
+	speed := ""
+	if l.SpeedMbps > 0 {
+		speed = fmt.Sprintf(", %d Mb/s %s", l.SpeedMbps, l.Duplex)
+	}
+	return fmt.Sprintf("%s: %s, %s%s; %s", l.Name, l.OperState, carrier, speed, strings.Join(l.Addresses, " "))
+}

@@ -473,22 +473,7 @@ func TestBootOrder(t *testing.T) {
 				}
 			}
 		}
-		for _, u := range []string{bootUnit, verifyUnit} {
-			out := mustExec(t, dropIns, "systemd-analyze", "security", "--no-pager", u)
-			m := regexp.MustCompile(`Overall exposure level for ` + regexp.QuoteMeta(u) + `: ([0-9]+\.[0-9]+)`).FindStringSubmatch(out)
-			if m == nil {
-				t.Errorf("no overall exposure level for %s in systemd-analyze security output", u)
-				continue
-			}
-			level, err := strconv.ParseFloat(m[1], 64)
-			if err != nil {
-				t.Fatalf("exposure level %q: %v", m[1], err)
-			}
-			t.Logf("systemd-analyze security %s: overall exposure %.1f", u, level)
-			if level > 2.0 {
-				t.Errorf("overall exposure level of %s is %.1f, want at most 2.0", u, level)
-			}
-		}
+		checkExposure(t, dropIns, bootUnit, verifyUnit)
 	})
 }
 
