@@ -38,8 +38,8 @@ var localCommands = map[string]bool{}
 
 func main() {
 	if err := run(os.Args[1:], os.Stdout); err != nil {
-		if msg := err.Error(); msg != "" { // a *lifecycle.ExitStatus may carry only a code
-			fmt.Fprintln(os.Stderr, "hostkitctl:", term.Escape(msg))
+		if !lifecycle.Quiet(err) {
+			fmt.Fprintln(os.Stderr, "hostkitctl:", term.Escape(err.Error()))
 		}
 		os.Exit(lifecycle.ExitCode(err))
 	}

@@ -125,7 +125,10 @@ func TestExitCode(t *testing.T) {
 			t.Errorf("case %d (%v): ExitCode = %d, want %d", i, c.err, got, c.want)
 		}
 	}
-	if msg := (&ExitStatus{Code: 2}).Error(); msg != "" {
-		t.Errorf("an ExitStatus without Err says %q, want nothing", msg)
+	if !Quiet(&ExitStatus{Code: 2}) || Quiet(&ExitStatus{Code: 3, Err: errors.New("x")}) || Quiet(fmt.Errorf("host: %w", &ExitStatus{Code: 2})) {
+		t.Error("Quiet must hold for a bare ExitStatus only")
+	}
+	if msg := fmt.Errorf("host: %w", &ExitStatus{Code: 2}).Error(); msg != "host: exit status 2" {
+		t.Errorf("a wrapped ExitStatus says %q", msg)
 	}
 }

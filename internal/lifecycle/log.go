@@ -34,14 +34,14 @@ var toJournal bool
 // `systemctl status` shows it as an error; otherwise as one "prog: err" line on stderr,
 // its control characters escaped (the error may quote a file name or a line of input).
 //
-// An *ExitStatus without Err ends the program with its code and prints nothing.
+// An error Quiet reports ends the program with its code and prints nothing.
 func Fail(prog string, err error) {
-	switch msg := err.Error(); {
-	case msg == "":
+	switch {
+	case Quiet(err):
 	case toJournal:
-		slog.Error(msg)
+		slog.Error(err.Error())
 	default:
-		fmt.Fprintf(os.Stderr, "%s: %s\n", prog, term.Escape(msg))
+		fmt.Fprintf(os.Stderr, "%s: %s\n", prog, term.Escape(err.Error()))
 	}
 	os.Exit(ExitCode(err))
 }
@@ -49,7 +49,7 @@ func Fail(prog string, err error) {
 // ExitStatus is the outcome of a command that answers with its exit status rather than
 // with success or failure: `hostkit-hwd advise` exits 2 for "does not fit" after
 // printing its advice. Err, when not nil, says what went wrong and is printed as any
-// error is; without it nothing is printed. ExitCode gives Code.
+// error is; without it nothing is printed (see Quiet). ExitCode gives Code.
 type ExitStatus struct {
 	Code int
 	Err  error
@@ -57,9 +57,17 @@ type ExitStatus struct {
 
 func (s *ExitStatus) Error() string {
 	if s.Err == nil {
-		return ""
+		return fmt.Sprintf("exit status %d", s.Code)
 	}
 	return s.Err.Error()
+}
+
+// Quiet reports whether err is an *ExitStatus that carries only a code: the command
+// has printed its answer, and there is nothing to say on standard error. Wrapped, it
+// is not quiet: the wrapper has something to say ("host: exit status 2").
+func Quiet(err error) bool {
+	s, ok := err.(*ExitStatus)
+	return ok && s.Err == nil
 }
 
 func (s *ExitStatus) Unwrap() error { return s.Err }
