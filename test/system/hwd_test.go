@@ -163,6 +163,18 @@ func TestHardwareService(t *testing.T) {
 			!strings.Contains(out, `"lo"`) {
 			t.Errorf("Links property: %q, want a(ssbusas) with \"lo\"", out)
 		}
+		// Without a dump, hostkit-hwd report (run here as root, without the bus) finds
+		// the container as systemd-detect-virt does: systemd, the container's init,
+		// recorded its manager in /run/systemd/container.
+		var own struct {
+			Virtualization *struct {
+				Container *string `json:"container"`
+			} `json:"virtualization"`
+		}
+		decodeJSON(t, "hostkit-hwd report --json", mustExec(t, c, "hostkit-hwd", "report", "--json"), &own)
+		if v := own.Virtualization; v == nil || v.Container == nil || *v.Container != "systemd-nspawn" {
+			t.Errorf("hostkit-hwd report in the container: virtualization %+v, want container systemd-nspawn", v)
+		}
 		// The helper's socket came up with the service; an instance answers each
 		// connection, and refuses what is not a disk of this machine.
 		if state, _ := c.Exec("systemctl", "is-active", "hostkit-hwd-smart.socket"); strings.TrimSpace(state) != "active" {
