@@ -473,7 +473,7 @@ func TestBootOrder(t *testing.T) {
 				}
 			}
 		}
-		checkExposure(t, dropIns, bootUnit, verifyUnit)
+		checkExposure(t, dropIns, 2.0, bootUnit, verifyUnit)
 	})
 }
 

@@ -13,8 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
-	"regexp"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -245,14 +243,7 @@ func TestManyHosts(t *testing.T) {
 			t.Logf("the exposition:\n%s", body)
 			h.Exec("journalctl", "--no-pager", "-u", "hostkit-exporter.service")
 		}
-		out := mustExec(t, h.Container, "systemd-analyze", "security", "--no-pager", "hostkit-exporter.service")
-		if m := regexp.MustCompile(`Overall exposure level for hostkit-exporter.service: ([0-9.]+)`).FindStringSubmatch(out); m == nil {
-			t.Errorf("no exposure level in systemd-analyze security:\n%s", out)
-		} else if level, _ := strconv.ParseFloat(m[1], 64); level > 2.0 {
-			t.Errorf("systemd-analyze security hostkit-exporter.service: %.1f, want at most 2.0", level)
-		} else {
-			t.Logf("systemd-analyze security hostkit-exporter.service: %.1f", level)
-		}
+		checkExposure(t, h.Container, 2.0, "hostkit-exporter.service")
 	})
 
 	log.step(t, "6_prometheus_scrapes", func(t *testing.T) {

@@ -196,16 +196,7 @@ Peer=%s
 	})
 
 	log.step(t, "5_sandbox", func(t *testing.T) {
-		out, _ := c.Exec("systemd-analyze", "security", "--no-pager", "hostkit-syncd.service")
-		m := regexp.MustCompile(`Overall exposure level for hostkit-syncd.service: (\d+\.\d+)`).FindStringSubmatch(out)
-		if m == nil {
-			t.Fatalf("systemd-analyze security printed no exposure level:\n%s", out)
-		}
-		score, _ := strconv.ParseFloat(m[1], 64)
-		t.Logf("systemd-analyze security hostkit-syncd.service: %.1f", score)
-		if score > 3.0 {
-			t.Errorf("exposure %.1f, want at most 3.0", score)
-		}
+		checkExposure(t, c, 3.0, "hostkit-syncd.service")
 	})
 
 	log.step(t, "6_stop", func(t *testing.T) {
