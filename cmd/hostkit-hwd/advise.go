@@ -57,7 +57,7 @@ func runAdvise(args []string, stdout io.Writer) error {
 // writeAdvice prints advice as indented JSON or as text; hostkitctl prints it the same.
 func writeAdvice(w io.Writer, advice *hardware.Advice, asJSON bool) error {
 	if asJSON {
-		enc := json.NewEncoder(w)
+		enc := json.NewEncoder(term.NewJSONWriter(w))
 		enc.SetIndent("", "  ")
 		return enc.Encode(advice)
 	}

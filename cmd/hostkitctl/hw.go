@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -42,13 +41,7 @@ func hwReport(busSpec string, args []string, stdout io.Writer) error {
 		return err
 	}
 	if *asJSON {
-		var buf bytes.Buffer
-		if err := json.Indent(&buf, []byte(data), "", "  "); err != nil {
-			return fmt.Errorf("Describe() returned invalid JSON: %w", err)
-		}
-		buf.WriteByte('\n')
-		_, err := buf.WriteTo(stdout)
-		return err
+		return writeIndented(stdout, "Describe", data)
 	}
 	var r hardware.Report
 	if err := json.Unmarshal([]byte(data), &r); err != nil {
@@ -111,7 +104,7 @@ func hwAdvise(busSpec string, args []string, stdout io.Writer) error {
 	}
 	var err error
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
+		enc := json.NewEncoder(term.NewJSONWriter(stdout))
 		enc.SetIndent("", "  ")
 		err = enc.Encode(advice)
 	} else {
