@@ -145,22 +145,26 @@ bench: packages
 	$(GO) run ./test/bench
 	$(GO) test -run '^$$' -bench . -benchmem ./services/...
 
+# FUZZTIME is how long each fuzz target runs: make fuzz FUZZTIME=5m before resolving a
+# parser change.
+FUZZTIME ?= 30s
+
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./services/hardware
-	$(GO) test -run '^$$' -fuzz FuzzAdvise -fuzztime 30s ./services/hardware
-	$(GO) test -run '^$$' -fuzz FuzzParseCPUInfo -fuzztime 30s ./services/hardware
-	$(GO) test -run '^$$' -fuzz FuzzParseUdevData -fuzztime 30s ./services/hardware
-	$(GO) test -run '^$$' -fuzz FuzzParseSmartctl -fuzztime 30s ./services/hardware
-	$(GO) test -run '^$$' -fuzz FuzzPartitionTable -fuzztime 30s -fuzzminimizetime 5s ./services/hardware
-	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./internal/config
-	$(GO) test -run '^$$' -fuzz FuzzParseHeader -fuzztime 30s ./services/bootorder
-	$(GO) test -run '^$$' -fuzz FuzzPlanOrder -fuzztime 30s ./services/bootorder
-	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./services/sync
-	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime 30s ./services/sync
-	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime 30s ./services/vnc
-	$(GO) test -run '^$$' -fuzz FuzzXvncOptions -fuzztime 30s ./services/vnc
-	$(GO) test -run '^$$' -fuzz FuzzImport -fuzztime 30s ./services/vnc
-	$(GO) test -run '^$$' -fuzz FuzzRuntimeText -fuzztime 30s ./services/vnc
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./services/hardware
+	$(GO) test -run '^$$' -fuzz FuzzAdvise -fuzztime $(FUZZTIME) ./services/hardware
+	$(GO) test -run '^$$' -fuzz FuzzParseCPUInfo -fuzztime $(FUZZTIME) ./services/hardware
+	$(GO) test -run '^$$' -fuzz FuzzParseUdevData -fuzztime $(FUZZTIME) ./services/hardware
+	$(GO) test -run '^$$' -fuzz FuzzParseSmartctl -fuzztime $(FUZZTIME) ./services/hardware
+	$(GO) test -run '^$$' -fuzz FuzzPartitionTable -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./services/hardware
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./internal/config
+	$(GO) test -run '^$$' -fuzz FuzzParseHeader -fuzztime $(FUZZTIME) ./services/bootorder
+	$(GO) test -run '^$$' -fuzz FuzzPlanOrder -fuzztime $(FUZZTIME) ./services/bootorder
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./services/sync
+	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME) ./services/sync
+	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME) ./services/vnc
+	$(GO) test -run '^$$' -fuzz FuzzXvncOptions -fuzztime $(FUZZTIME) ./services/vnc
+	$(GO) test -run '^$$' -fuzz FuzzImport -fuzztime $(FUZZTIME) ./services/vnc
+	$(GO) test -run '^$$' -fuzz FuzzRuntimeText -fuzztime $(FUZZTIME) ./services/vnc
 
 clean:
 	rm -rf bin dist build
