@@ -841,7 +841,7 @@ func (a *advisor) virtual() Reason {
 	case v == nil:
 		return reason(rule, LevelUnknown, "nothing tells whether this is a virtual machine")
 	case v.VM != "none":
-		return reason(rule, LevelUnknown, "a virtual machine (%s, says %s): its memory is the hypervisor's setting, not modules in slots; change it there", v.VM, sourceNames[v.Source])
+		return reason(rule, LevelUnknown, "a virtual machine (%s, according to %s): its memory is the hypervisor's setting, not modules in slots; change it there", v.VM, sourceNames[v.Source])
 	}
-	return reason(rule, LevelOK, "a physical machine, says %s", sourceNames[v.Source])
+	return reason(rule, LevelOK, "a physical machine, according to %s", sourceNames[v.Source])
 }
