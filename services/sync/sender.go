@@ -420,6 +420,7 @@ type session struct {
 	mu        gosync.Mutex
 	cond      *gosync.Cond
 	inflight  []flight // operations sent, oldest first
+	inBytes   int64    // the bytes of inflight
 	wireSeq   uint64   // the last wire operation numbered
 	ackedWire uint64   // the last one acknowledged
 	asking    int      // questions waiting for their answer
@@ -530,6 +531,7 @@ func (ss *session) ack(seq uint64) {
 	var last uint64
 	for i < len(ss.inflight) && ss.inflight[i].wireSeq <= seq {
 		last = ss.inflight[i].op.Seq
+		ss.inBytes -= ss.inflight[i].bytes
 		i++
 	}
 	ss.inflight = ss.inflight[i:]
@@ -715,11 +717,7 @@ func (ss *session) window(ctx context.Context) error {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	for !ss.closed {
-		var bytes int64
-		for _, f := range ss.inflight {
-			bytes += f.bytes
-		}
-		if len(ss.inflight) < windowOps && bytes < windowBytes {
+		if len(ss.inflight) < windowOps && ss.inBytes < windowBytes {
 			return nil
 		}
 		// What is buffered must go out for the Acks to come.
@@ -756,6 +754,7 @@ func (ss *session) sent(op Op, bytes int64) {
 		return
 	}
 	ss.inflight = append(ss.inflight, flight{wireSeq: ss.wireSeq, op: op, bytes: bytes})
+	ss.inBytes += bytes
 	ss.mu.Unlock()
 }
 
