@@ -1,21 +1,14 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 
 	"github.com/hostkit/hostkit/internal/lifecycle"
-	"github.com/hostkit/hostkit/internal/term"
 	"github.com/hostkit/hostkit/services/hardware"
 )
-
-// exitCannotTell is advise's exit status when it has no answer: the verdict
-// cannot-tell, and also a source that cannot be read, so that status 1 always means
-// "fits with warnings".
-const exitCannotTell = 3
 
 // runAdvise implements `hostkit-hwd advise [--from-dump FILE | --sysfs DIR] --add NxSIZE
 // [request options] [--json]`: the memory upgrade advisor on the tables read as report
@@ -42,24 +35,14 @@ func runAdvise(args []string, stdout io.Writer) error {
 	}
 	r, err := readTables(fs, *dump, *sysfs)
 	if err != nil {
-		return &lifecycle.ExitStatus{Code: exitCannotTell, Err: err}
+		return &lifecycle.ExitStatus{Code: hardware.ExitCannotTell, Err: err}
 	}
 	advice := hardware.Advise(r, req)
-	if err := writeAdvice(stdout, advice, *asJSON); err != nil {
+	if err := hardware.PrintAdvice(stdout, advice, *asJSON); err != nil {
 		return err
 	}
 	if code := advice.ExitStatus(); code != 0 {
 		return &lifecycle.ExitStatus{Code: code}
 	}
 	return nil
-}
-
-// writeAdvice prints advice as indented JSON or as text; hostkitctl prints it the same.
-func writeAdvice(w io.Writer, advice *hardware.Advice, asJSON bool) error {
-	if asJSON {
-		enc := json.NewEncoder(term.NewJSONWriter(w))
-		enc.SetIndent("", "  ")
-		return enc.Encode(advice)
-	}
-	return hardware.WriteAdvice(term.NewWriter(w), advice)
 }

@@ -91,7 +91,6 @@ type hardwareObject struct {
 	obj        *bus.Object
 	configPath string
 	links      *hardware.LinkReader
-	watchers   watchers
 
 	mu     sync.RWMutex
 	report *hardware.Report
@@ -133,7 +132,7 @@ func serve(ctx context.Context, busSpec, configPath string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	h.watchLinks(ctx)
-	h.watchers.follow(svc.Conn, svc.Release)
+	h.followWatchers()
 	return svc.Serve(ctx, status(h.report), s.idleTimeout, h.reload)
 }
 

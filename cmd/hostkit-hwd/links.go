@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/godbus/dbus/v5"
@@ -69,34 +68,22 @@ func (h *hardwareObject) refreshLinks() {
 	}
 }
 
-// watchers are the clients that called Watch() and are still connected; each holds the
-// service (bus.Service.Hold) so that it does not exit while they want its signals.
-type watchers struct {
-	mu    sync.Mutex
-	names map[string]bool
-}
-
 // Watch keeps the service running while the caller stays connected to the bus, so that
 // it goes on emitting PropertiesChanged when links change; a caller that disconnects
-// (or calls Unwatch()) lets it exit when idle again. Anyone may call it: the signals
+// (or calls Unwatch()) lets it exit when idle again. The caller holds the service
+// (bus.Service.Hold) under its unique name until then. Anyone may call it: the signals
 // carry nothing secret.
 func (h *hardwareObject) Watch(sender dbus.Sender) *dbus.Error {
 	name := string(sender)
-	h.watchers.mu.Lock()
-	if h.watchers.names == nil {
-		h.watchers.names = map[string]bool{}
-	}
-	h.watchers.names[name] = true
-	h.watchers.mu.Unlock()
 	h.svc.Hold(name)
 	if err := h.conn.AddMatchSignal(ownerChanged(name)...); err != nil {
-		h.watchers.forget(h.conn, name, h.svc.Release)
+		h.unwatch(name)
 		return bus.Failed(err)
 	}
 	// The caller may have gone before the bus told us to follow it.
 	var has bool
 	if err := h.conn.BusObject().Call("org.freedesktop.DBus.NameHasOwner", 0, name).Store(&has); err != nil || !has {
-		h.watchers.forget(h.conn, name, h.svc.Release)
+		h.unwatch(name)
 	}
 	slog.Info("watching", "caller", name)
 	return nil
@@ -104,7 +91,7 @@ func (h *hardwareObject) Watch(sender dbus.Sender) *dbus.Error {
 
 // Unwatch ends the caller's Watch().
 func (h *hardwareObject) Unwatch(sender dbus.Sender) *dbus.Error {
-	h.watchers.forget(h.conn, string(sender), h.svc.Release)
+	h.unwatch(string(sender))
 	return nil
 }
 
@@ -114,35 +101,29 @@ func ownerChanged(name string) []dbus.MatchOption {
 		dbus.WithMatchMember("NameOwnerChanged"), dbus.WithMatchArg(0, name)}
 }
 
-func (w *watchers) forget(conn *dbus.Conn, name string, release func(string) bool) {
-	w.mu.Lock()
-	delete(w.names, name)
-	w.mu.Unlock()
-	if release(name) {
+// unwatch ends name's Watch(), if it has one.
+func (h *hardwareObject) unwatch(name string) {
+	if h.svc.Release(name) {
 		slog.Info("watch ended", "caller", name)
-		if err := conn.RemoveMatchSignal(ownerChanged(name)...); err != nil {
+		if err := h.conn.RemoveMatchSignal(ownerChanged(name)...); err != nil {
 			slog.Warn("removing a match", "err", err)
 		}
 	}
 }
 
-// follow reads the NameOwnerChanged signals Watch() asked for on conn: a watcher that
-// leaves the bus is forgotten and released.
-func (w *watchers) follow(conn *dbus.Conn, release func(string) bool) {
+// followWatchers reads the NameOwnerChanged signals Watch() asked for: a watcher that
+// leaves the bus is released.
+func (h *hardwareObject) followWatchers() {
 	ch := make(chan *dbus.Signal, 16)
-	conn.Signal(ch)
+	h.conn.Signal(ch)
 	go func() {
 		for sig := range ch {
 			if sig.Name != "org.freedesktop.DBus.NameOwnerChanged" || len(sig.Body) != 3 {
 				continue
 			}
 			name, _ := sig.Body[0].(string)
-			newOwner, _ := sig.Body[2].(string)
-			w.mu.Lock()
-			watched := w.names[name]
-			w.mu.Unlock()
-			if watched && newOwner == "" {
-				w.forget(conn, name, release)
+			if newOwner, _ := sig.Body[2].(string); newOwner == "" {
+				h.unwatch(name)
 			}
 		}
 	}()

@@ -89,28 +89,20 @@ func hwAdvise(busSpec string, args []string, stdout io.Writer) error {
 	if *dump != "" {
 		r, err := hardware.ReadDump(*dump)
 		if err != nil {
-			return &lifecycle.ExitStatus{Code: 3, Err: err}
+			return &lifecycle.ExitStatus{Code: hardware.ExitCannotTell, Err: err}
 		}
 		advice = hardware.Advise(r, req)
 	} else {
 		var data string
 		if err := callService(busSpec, hwName, hwPath, "Advise", false, []any{req.String()}, &data); err != nil {
-			return &lifecycle.ExitStatus{Code: 3, Err: err}
+			return &lifecycle.ExitStatus{Code: hardware.ExitCannotTell, Err: err}
 		}
 		advice = &hardware.Advice{}
 		if err := json.Unmarshal([]byte(data), advice); err != nil {
-			return &lifecycle.ExitStatus{Code: 3, Err: fmt.Errorf("Advise() returned advice this hostkitctl cannot read: %w", err)}
+			return &lifecycle.ExitStatus{Code: hardware.ExitCannotTell, Err: fmt.Errorf("Advise() returned advice this hostkitctl cannot read: %w", err)}
 		}
 	}
-	var err error
-	if *asJSON {
-		enc := json.NewEncoder(term.NewJSONWriter(stdout))
-		enc.SetIndent("", "  ")
-		err = enc.Encode(advice)
-	} else {
-		err = hardware.WriteAdvice(term.NewWriter(stdout), advice)
-	}
-	if err != nil {
+	if err := hardware.PrintAdvice(stdout, advice, *asJSON); err != nil {
 		return err
 	}
 	if code := advice.ExitStatus(); code != 0 {

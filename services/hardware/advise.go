@@ -51,6 +51,11 @@ type Reason struct {
 	Message string `json:"message"`
 }
 
+// ExitCannotTell is the advisor's exit status without an answer: the verdict
+// cannot-tell, and also tables or a service that cannot be read, so that status 1
+// always means "fits with warnings".
+const ExitCannotTell = 3
+
 // ExitStatus is what `hostkit-hwd advise` exits with: 0 fits, 1 fits with warnings,
 // 2 does not fit, 3 cannot tell.
 func (a *Advice) ExitStatus() int {
@@ -62,7 +67,7 @@ func (a *Advice) ExitStatus() int {
 	case VerdictDoesNotFit:
 		return 2
 	}
-	return 3
+	return ExitCannotTell
 }
 
 // deciding are the rules whose unknown makes the verdict cannot-tell; the others

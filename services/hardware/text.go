@@ -2,11 +2,14 @@ package hardware
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/hostkit/hostkit/internal/term"
 )
 
 // WriteText writes r for people: aligned "Label: value" lines for BIOS, system, board,
@@ -335,6 +338,17 @@ func orUnknown(s *string) string {
 		return "unknown"
 	}
 	return *s
+}
+
+// PrintAdvice prints a as `hostkit-hwd advise` and `hostkitctl hw advise` do: indented
+// JSON with asJSON, else WriteAdvice's text, control characters escaped either way.
+func PrintAdvice(w io.Writer, a *Advice, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(term.NewJSONWriter(w))
+		enc.SetIndent("", "  ")
+		return enc.Encode(a)
+	}
+	return WriteAdvice(term.NewWriter(w), a)
 }
 
 // WriteAdvice writes the advisor's answer for people: the verdict, each rule's level

@@ -3,7 +3,7 @@ package main
 import (
 	"fmt"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -107,7 +107,7 @@ func benchHardwareReport() error {
 	medians := make([]time.Duration, len(tools))
 	for i, tl := range tools {
 		medians[i] = median(times[i])
-		fmt.Printf("%-36s %9.1fms   (min %.1f, max %.1f)\n", tl.name, ms(medians[i]), ms(minOf(times[i])), ms(maxOf(times[i])))
+		fmt.Printf("%-36s %9.1fms   (min %.1f, max %.1f)\n", tl.name, ms(medians[i]), ms(slices.Min(times[i])), ms(slices.Max(times[i])))
 	}
 	cold, warm, lshw := medians[0], medians[1], medians[4]
 	fmt.Printf("goals: cold %.1f ms (at most 100), warm %.1f ms (at most 10); lshw -json / cold %.1fx, lshw -json / warm %.1fx (at least 10x)\n",
@@ -115,16 +115,4 @@ func benchHardwareReport() error {
 	fmt.Printf("warm / dmidecode --from-dump %.2fx, inxi -Fxz / warm %.1fx\n",
 		float64(warm)/float64(medians[3]), float64(medians[5])/float64(warm))
 	return nil
-}
-
-func minOf(ds []time.Duration) time.Duration {
-	s := append([]time.Duration(nil), ds...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[0]
-}
-
-func maxOf(ds []time.Duration) time.Duration {
-	s := append([]time.Duration(nil), ds...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[len(s)-1]
 }
