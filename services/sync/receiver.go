@@ -228,14 +228,6 @@ func heartbeatTimeout(k KeepAlive) time.Duration {
 	return max(2*k.DeadPeerTimeout(), 3*heartbeatInterval(k))
 }
 
-// A batch of received files is made durable together (one syncfs), at the latest when it
-// holds this many files or bytes: fewer journal commits for a burst, and a bound on the
-// descriptors held open and on what a crash makes the sender send again.
-const (
-	maxBatchFiles = 1000
-	maxBatchBytes = 64 << 20
-)
-
 // writebackChunk is how much of a large file is written before its writeback is started.
 const writebackChunk = 8 << 20
 
@@ -251,12 +243,11 @@ type rsession struct {
 	status   *peer
 	receiver *Receiver
 
-	cur      *incoming   // the file between FileBegin and FileEnd
-	skipping bool        // the current file failed: skip its Data
-	pending  []*incoming // complete files, not yet fsynced and renamed
-	pendingN int64       // their bytes
-	frame    []byte      // the buffer frames are read into, one at a time
-	copyBuf  []byte      // the buffer Copy frames are copied through
+	cur      *incoming // the file between FileBegin and FileEnd
+	skipping bool      // the current file failed: skip its Data
+	commits  committer // complete files, made durable and put in place meanwhile
+	frame    []byte    // the buffer frames are read into, one at a time
+	copyBuf  []byte    // the buffer Copy frames are copied through
 	// offered is the hash of the part the last ResumeOffer offered, kept so that the
 	// resume that follows does not read and hash that part a second time.
 	offered struct {
@@ -265,7 +256,6 @@ type rsession struct {
 		h      hash.Hash
 	}
 	lastSeq uint64 // the last operation done (or refused)
-	acked   uint64 // the last Ack sent
 }
 
 type incoming struct {
@@ -301,9 +291,13 @@ type opError struct {
 func (e *opError) Error() string { return e.err.Error() }
 
 func (s *rsession) run() error {
+	s.startCommitter()
 	for {
 		if s.cur == nil && s.w.r.Buffered() == 0 {
-			if err := s.flush(); err != nil {
+			// Nothing more to read for now: acknowledge what is done and send what
+			// is buffered (answers, refusals).
+			s.commits.done(s.lastSeq)
+			if err := s.w.flush(); err != nil {
 				return err
 			}
 		}
@@ -317,7 +311,7 @@ func (s *rsession) run() error {
 			err = s.w.sendNow(&Msg{Type: MsgPong, Seq: m.Seq})
 		case MsgPong:
 		case MsgListRequest:
-			if err = s.flush(); err == nil {
+			if err = s.settle(); err == nil {
 				err = s.list()
 			}
 		case MsgResumeQuery:
@@ -336,7 +330,7 @@ func (s *rsession) run() error {
 			oerr = s.mkdir(m)
 		case MsgSymlink, MsgRename, MsgDelete, MsgAttr:
 			// Files written before must be in place first (a rename of one, say).
-			if err = s.flush(); err == nil {
+			if err = s.settle(); err == nil {
 				oerr = s.apply(m)
 			}
 		default:
@@ -378,7 +372,7 @@ func (s *rsession) report(m *Msg, err error) error {
 	if retry {
 		s.lastSeq = seq - 1
 		s.log.Error("cannot write, will retry when the sender reconnects", "err", err)
-		if ferr := s.flush(); ferr != nil {
+		if ferr := s.settle(); ferr != nil {
 			return ferr
 		}
 		if err := s.w.sendNow(&Msg{Type: MsgOpError, Seq: seq, Flag: true, Text: err.Error()}); err != nil {
@@ -600,13 +594,8 @@ func (s *rsession) end(m *Msg) error {
 		in.discard()
 		return classify(in.rel, err)
 	}
-	s.pending = append(s.pending, in)
-	s.pendingN += in.written
 	s.status.files.Add(1)
-	if len(s.pending) >= maxBatchFiles || s.pendingN >= maxBatchBytes {
-		return s.flush()
-	}
-	return nil
+	return s.commits.add(in)
 }
 
 // discard removes a file that will not be completed.
@@ -615,90 +604,6 @@ func (in *incoming) discard() {
 	in.f.Close()
 	unix.Unlinkat(in.dirfd, in.tmp, 0)
 	unix.Close(in.dirfd)
-}
-
-// flush makes the complete files durable and puts them in place, then acknowledges every
-// operation done: each file is written and fsynced under its temporary name, then renamed
-// over its real name, then the directory is fsynced, so that a crash at any moment leaves
-// the old file or the new one, never a part. A few files are fsynced one by one; a batch
-// with one syncfs(2), which costs one journal commit for all of them.
-func (s *rsession) flush() error {
-	if len(s.pending) > 0 {
-		batch := s.pending
-		s.pending, s.pendingN = nil, 0
-		if err := s.durable(batch, func(in *incoming) error { return in.f.Sync() }); err != nil {
-			for _, in := range batch {
-				in.discard()
-			}
-			return s.failBatch(err)
-		}
-		var dirs []int
-		for _, in := range batch {
-			in.f.Close()
-			err := unix.Renameat(in.dirfd, in.tmp, in.dirfd, in.name)
-			if errors.Is(err, unix.EISDIR) || errors.Is(err, unix.ENOTEMPTY) || errors.Is(err, unix.EEXIST) {
-				// A directory where the file goes: the sender's tree has a file there now.
-				if err = removeAt(in.dirfd, in.name); err == nil {
-					err = unix.Renameat(in.dirfd, in.tmp, in.dirfd, in.name)
-				}
-			}
-			if err != nil {
-				unix.Unlinkat(in.dirfd, in.tmp, 0)
-				s.log.Warn("cannot put a received file in place", "path", in.rel, "err", err)
-			}
-			dirs = append(dirs, in.dirfd)
-		}
-		err := s.durableDirs(dirs)
-		for _, fd := range dirs {
-			unix.Close(fd)
-		}
-		if err != nil {
-			return s.failBatch(err)
-		}
-		s.receiver.changed()
-	}
-	if s.lastSeq > s.acked {
-		s.acked = s.lastSeq
-		if err := s.w.send(&Msg{Type: MsgAck, Seq: s.acked}); err != nil {
-			return err
-		}
-	}
-	return s.w.flush()
-}
-
-func (s *rsession) durable(batch []*incoming, one func(*incoming) error) error {
-	if len(batch) > 8 {
-		return unix.Syncfs(s.rt.fd)
-	}
-	for _, in := range batch {
-		if err := one(in); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (s *rsession) durableDirs(dirs []int) error {
-	if len(dirs) > 8 {
-		return unix.Syncfs(s.rt.fd)
-	}
-	seen := map[int]bool{}
-	for _, fd := range dirs {
-		if !seen[fd] {
-			seen[fd] = true
-			if err := unix.Fsync(fd); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// failBatch ends the session after fsync failed: nothing of the batch is acknowledged.
-func (s *rsession) failBatch(err error) error {
-	s.log.Error("cannot make received files durable; the sender will send them again", "err", err)
-	s.w.sendNow(&Msg{Type: MsgOpError, Seq: s.acked + 1, Flag: true, Text: fmt.Sprintf("fsync on the receiver: %v", err)})
-	return fmt.Errorf("fsync: %w", err)
 }
 
 // abort ends a session: the file in flight is kept when it can be resumed, and files not
@@ -714,10 +619,9 @@ func (s *rsession) abort() {
 		}
 		s.cur = nil
 	}
-	for _, in := range s.pending {
+	for _, in := range s.commits.stop() {
 		in.discard()
 	}
-	s.pending = nil
 }
 
 func (s *rsession) resumeOffer(m *Msg) error {

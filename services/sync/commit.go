@@ -1,0 +1,212 @@
+package sync
+
+import (
+	"errors"
+	"fmt"
+	gosync "sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// The files a session receives are made durable and put in place by a second goroutine,
+// the committer, while the session goes on receiving: the next files arrive during the
+// journal commit of the ones before. The committer takes every complete file waiting at
+// once, so a commit grows with the stream (one file when they come one at a time, many in
+// a burst) and costs one syncfs(2) for all of them. At most this many files or bytes wait
+// for it: a bound on the descriptors held open and on what a crash makes the sender send
+// again.
+const (
+	maxBatchFiles = 1000
+	maxBatchBytes = 64 << 20
+)
+
+// committer is the state the session and its committer share, under mu.
+type committer struct {
+	mu      gosync.Mutex
+	cond    gosync.Cond
+	queue   []*incoming // complete files, not yet fsynced and renamed
+	queueN  int64       // their bytes
+	seq     uint64      // the last operation done when the queue was last added to
+	acked   uint64      // the last operation acknowledged to the sender
+	busy    bool        // a commit is running
+	stopped bool        // the session ended: no more commits
+	err     error       // a commit failed; the connection is closed
+	exited  chan struct{}
+}
+
+func (s *rsession) startCommitter() {
+	c := &s.commits
+	c.cond.L = &c.mu
+	c.exited = make(chan struct{})
+	go s.committing()
+}
+
+// add hands a complete file to the committer, waiting while too many wait already.
+func (c *committer) add(in *incoming) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for (len(c.queue) >= maxBatchFiles || c.queueN >= maxBatchBytes) && c.err == nil {
+		c.cond.Wait()
+	}
+	if c.err != nil {
+		in.discard()
+		return c.err
+	}
+	c.queue = append(c.queue, in)
+	c.queueN += in.written
+	c.seq = max(c.seq, in.seq)
+	c.cond.Broadcast()
+	return nil
+}
+
+// done says that every operation up to seq is done, but for the files handed to add: the
+// committer acknowledges seq once those are in place.
+func (c *committer) done(seq uint64) {
+	c.mu.Lock()
+	if seq > c.seq {
+		c.seq = seq
+		c.cond.Broadcast()
+	}
+	c.mu.Unlock()
+}
+
+// settle waits until every file received so far is in place and every operation up to
+// s.lastSeq is acknowledged: what comes next (a rename of one of them, a listing) needs it.
+func (s *rsession) settle() error {
+	c := &s.commits
+	c.done(s.lastSeq)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for (len(c.queue) > 0 || c.busy || c.acked < c.seq) && c.err == nil {
+		c.cond.Wait()
+	}
+	return c.err
+}
+
+// stop ends the committer after the commit it is running, and returns the files it had
+// not begun: not acknowledged, so the sender sends them again.
+func (c *committer) stop() []*incoming {
+	c.mu.Lock()
+	c.stopped = true
+	c.cond.Broadcast()
+	c.mu.Unlock()
+	<-c.exited
+	left := c.queue
+	c.queue = nil
+	return left
+}
+
+func (s *rsession) committing() {
+	c := &s.commits
+	defer close(c.exited)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for {
+		for !c.stopped && c.err == nil && len(c.queue) == 0 && c.seq <= c.acked {
+			c.cond.Wait()
+		}
+		if c.stopped || c.err != nil {
+			return
+		}
+		batch, seq := c.queue, c.seq
+		c.queue, c.queueN, c.busy = nil, 0, true
+		c.cond.Broadcast()
+		c.mu.Unlock()
+		err := s.commit(batch, seq)
+		c.mu.Lock()
+		c.busy = false
+		if err != nil {
+			c.err = err
+		} else {
+			c.acked = seq
+		}
+		c.cond.Broadcast()
+	}
+}
+
+// commit makes batch durable and puts it in place, then acknowledges every operation up
+// to seq: each file is written and fsynced under its temporary name, then renamed over its
+// real name, then the directory is fsynced, so that a crash at any moment leaves the old
+// file or the new one, never a part. A few files are fsynced one by one; more with one
+// syncfs(2), which costs one journal commit for all of them. A failure closes the
+// connection: nothing of the batch is acknowledged, and the sender sends it again.
+func (s *rsession) commit(batch []*incoming, seq uint64) error {
+	if len(batch) > 0 {
+		if err := s.durable(batch, func(in *incoming) error { return in.f.Sync() }); err != nil {
+			for _, in := range batch {
+				in.discard()
+			}
+			return s.failBatch(err)
+		}
+		var dirs []int
+		for _, in := range batch {
+			in.f.Close()
+			err := unix.Renameat(in.dirfd, in.tmp, in.dirfd, in.name)
+			if errors.Is(err, unix.EISDIR) || errors.Is(err, unix.ENOTEMPTY) || errors.Is(err, unix.EEXIST) {
+				// A directory where the file goes: the sender's tree has a file there now.
+				if err = removeAt(in.dirfd, in.name); err == nil {
+					err = unix.Renameat(in.dirfd, in.tmp, in.dirfd, in.name)
+				}
+			}
+			if err != nil {
+				unix.Unlinkat(in.dirfd, in.tmp, 0)
+				s.log.Warn("cannot put a received file in place", "path", in.rel, "err", err)
+			}
+			dirs = append(dirs, in.dirfd)
+		}
+		err := s.durableDirs(dirs)
+		for _, fd := range dirs {
+			unix.Close(fd)
+		}
+		if err != nil {
+			return s.failBatch(err)
+		}
+		s.receiver.changed()
+	}
+	if err := s.w.send(&Msg{Type: MsgAck, Seq: seq}); err != nil {
+		return err
+	}
+	return s.w.flush()
+}
+
+func (s *rsession) durable(batch []*incoming, one func(*incoming) error) error {
+	if len(batch) > 8 {
+		return unix.Syncfs(s.rt.fd)
+	}
+	for _, in := range batch {
+		if err := one(in); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *rsession) durableDirs(dirs []int) error {
+	if len(dirs) > 8 {
+		return unix.Syncfs(s.rt.fd)
+	}
+	seen := map[int]bool{}
+	for _, fd := range dirs {
+		if !seen[fd] {
+			seen[fd] = true
+			if err := unix.Fsync(fd); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// failBatch closes the connection after fsync failed, telling the sender why: nothing of
+// the batch is acknowledged.
+func (s *rsession) failBatch(err error) error {
+	s.log.Error("cannot make received files durable; the sender will send them again", "err", err)
+	s.w.sendNow(&Msg{Type: MsgOpError, Seq: s.commits.ackedNow() + 1, Flag: true, Text: fmt.Sprintf("fsync on the receiver: %v", err)})
+	return s.w.fail(fmt.Errorf("fsync: %w", err))
+}
+
+func (c *committer) ackedNow() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.acked
+}
