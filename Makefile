@@ -30,7 +30,7 @@ MAN_OUT  := $(patsubst man/%.md,build/man/%,$(MAN_SRC))
 TEST_DEBS := dbus dbus-daemon polkitd dmidecode debootstrap systemd-container lintian rpm \
              passwd util-linux ca-certificates binutils \
              systemd dbus-user-session \
-             rsync lsyncd iproute2 nftables \
+             rsync lsyncd iproute2 nftables e2fsprogs mount \
              tigervnc-standalone-server tigervnc-tools xterm
 TEST_DEBS += zsh openssh-client prometheus gnupg apt-utils createrepo-c dnf
 TEST_DEBS += smartmontools fdisk lshw inxi ethtool
