@@ -481,7 +481,9 @@ func (b *syncBench) initial() error {
 	if err := writeTree(src, 10000, 100, 4096); err != nil {
 		return err
 	}
-	rsync := func(module string, extra ...string) (time.Duration, error) {
+	// rsync runs rsync -a with extra into module; with durable, the clock stops after a
+	// `sync -f` of the target's file system, when its files are as safe as hostkit's.
+	rsync := func(module string, durable bool, extra ...string) (time.Duration, error) {
 		dir := filepath.Join(b.dir, "rsync", module)
 		if err := os.RemoveAll(dir); err != nil {
 			return 0, err
@@ -496,18 +498,28 @@ func (b *syncBench) initial() error {
 		if out, err := exec.Command("rsync", args...).CombinedOutput(); err != nil {
 			return 0, fmt.Errorf("rsync %s: %v: %s", strings.Join(args, " "), err, out)
 		}
+		if durable {
+			if out, err := exec.Command("sync", "-f", dir).CombinedOutput(); err != nil {
+				return 0, fmt.Errorf("sync -f %s: %v: %s", dir, err, out)
+			}
+		}
 		return time.Since(t0), nil
 	}
-	var tr, tf, th []time.Duration
+	var tr, ts, tf, th []time.Duration
 	for round := range initialRounds {
-		d, err := rsync("init")
+		d, err := rsync("init", false)
 		if err != nil {
 			return err
 		}
 		tr = append(tr, d)
 		// hostkit-syncd makes every file durable before it is visible; rsync -a does not,
-		// rsync --fsync does (one fsync per file).
-		if d, err = rsync("initfsync", "--fsync"); err != nil {
+		// rsync -a then sync -f does (one syncfs at the end), and so does rsync --fsync
+		// (one fsync per file).
+		if d, err = rsync("init", true); err != nil {
+			return err
+		}
+		ts = append(ts, d)
+		if d, err = rsync("initfsync", false, "--fsync"); err != nil {
 			return err
 		}
 		tf = append(tf, d)
@@ -530,8 +542,8 @@ func (b *syncBench) initial() error {
 			return fmt.Errorf("hostkit said it was in step with %d of 10,000 files at the target", n)
 		}
 		p.close()
-		fmt.Printf("  round %d: hostkit-syncd %.2f s (from the sender's start), rsync -a %.2f s, rsync -a --fsync %.2f s\n",
-			round+1, th[round].Seconds(), tr[round].Seconds(), tf[round].Seconds())
+		fmt.Printf("  round %d: hostkit-syncd %.2f s (from the sender's start), rsync -a %.2f s, rsync -a + sync -f %.2f s, rsync -a --fsync %.2f s\n",
+			round+1, th[round].Seconds(), tr[round].Seconds(), ts[round].Seconds(), tf[round].Seconds())
 	}
 	// The disk's speed drifts between rounds here; a round's own ratio compares
 	// contenders that ran a few seconds apart.
@@ -540,11 +552,11 @@ func (b *syncBench) initial() error {
 		ratios = append(ratios, th[i].Seconds()/tr[i].Seconds())
 	}
 	slices.Sort(ratios)
-	h, r, f := median(th).Seconds(), median(tr).Seconds(), median(tf).Seconds()
-	fmt.Printf("  medians: hostkit-syncd %.2f s, rsync -a %.2f s: ratio %.2fx (goal <= 1x), median of the rounds' ratios %.2fx; rsync -a --fsync %.2f s: ratio %.2fx\n",
-		h, r, h/r, ratios[len(ratios)/2], f, h/f)
-	b.summary("initial sync 10,000 x 4 KiB, median of %d: hostkit %.2f s, rsync -a %.2f s, ratio %.2fx (goal <= 1x), median of the rounds' ratios %.2fx; rsync -a --fsync %.2f s, ratio %.2fx",
-		initialRounds, h, r, h/r, ratios[len(ratios)/2], f, h/f)
+	h, r, y, f := median(th).Seconds(), median(tr).Seconds(), median(ts).Seconds(), median(tf).Seconds()
+	fmt.Printf("  medians: hostkit-syncd %.2f s, rsync -a %.2f s: ratio %.2fx (goal <= 1x), median of the rounds' ratios %.2fx; rsync -a + sync -f %.2f s: ratio %.2fx; rsync -a --fsync %.2f s: ratio %.2fx\n",
+		h, r, h/r, ratios[len(ratios)/2], y, h/y, f, h/f)
+	b.summary("initial sync 10,000 x 4 KiB, median of %d: hostkit %.2f s, rsync -a %.2f s, ratio %.2fx (goal <= 1x), median of the rounds' ratios %.2fx; as durable: rsync -a + sync -f %.2f s, ratio %.2fx; rsync -a --fsync %.2f s, ratio %.2fx",
+		initialRounds, h, r, h/r, ratios[len(ratios)/2], y, h/y, f, h/f)
 	return nil
 }
 
@@ -588,27 +600,39 @@ func (b *syncBench) largeFile() error {
 	// Three runs of each, in turn, each into an empty target after a sync(1), so that
 	// neither the machine's other load nor the writeback of the run before decides it;
 	// the medians are compared. (rsync -a leaves its file in the page cache, unsynced;
-	// hostkit-syncd and rsync --fsync make it durable within the time measured.)
+	// hostkit-syncd, rsync -a followed by sync -f, and rsync --fsync make it durable within
+	// the time measured.)
 	const runs = 3
 	dst := filepath.Join(b.dir, "large-hk")
-	var tr, tf, th []time.Duration
+	var tr, ts, tf, th []time.Duration
 	var p *hostkitPair
 	for i := 0; i < runs; i++ {
-		timed := func(target string, argv ...string) (time.Duration, error) {
+		// timed runs argv into target; with durable, the clock stops after a sync -f.
+		timed := func(target string, durable bool, argv ...string) (time.Duration, error) {
 			os.RemoveAll(target)
 			exec.Command("sync").Run()
 			t0 := time.Now()
 			if out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput(); err != nil {
 				return 0, fmt.Errorf("%s: %v: %s", strings.Join(argv[:len(argv)-2], " "), err, out)
 			}
+			if durable {
+				if out, err := exec.Command("sync", "-f", target).CombinedOutput(); err != nil {
+					return 0, fmt.Errorf("sync -f %s: %v: %s", target, err, out)
+				}
+			}
 			return time.Since(t0), nil
 		}
-		d, err := timed(filepath.Join(b.dir, "rsync", "large", "disk.img"), "rsync", "-a", "--password-file="+b.password, src+"/", b.rsyncURL("large"))
+		rsyncA := []string{"rsync", "-a", "--password-file=" + b.password, src + "/", b.rsyncURL("large")}
+		d, err := timed(filepath.Join(b.dir, "rsync", "large", "disk.img"), false, rsyncA...)
 		if err != nil {
 			return err
 		}
 		tr = append(tr, d)
-		if d, err = timed(filepath.Join(b.dir, "rsync", "largefsync", "disk.img"), "rsync", "-a", "--fsync", "--password-file="+b.password, src+"/", b.rsyncURL("largefsync")); err != nil {
+		if d, err = timed(filepath.Join(b.dir, "rsync", "large", "disk.img"), true, rsyncA...); err != nil {
+			return err
+		}
+		ts = append(ts, d)
+		if d, err = timed(filepath.Join(b.dir, "rsync", "largefsync", "disk.img"), false, "rsync", "-a", "--fsync", "--password-file="+b.password, src+"/", b.rsyncURL("largefsync")); err != nil {
 			return err
 		}
 		tf = append(tf, d)
@@ -638,13 +662,13 @@ func (b *syncBench) largeFile() error {
 		}
 		return strings.Join(s, " ")
 	}
-	fmt.Printf("  MiB/s of each run: hostkit-syncd %s; rsync -a %s; rsync -a --fsync %s\n", list(th), list(tr), list(tf))
-	th1, tr1, tf1 := median(th), median(tr), median(tf)
+	fmt.Printf("  MiB/s of each run: hostkit-syncd %s; rsync -a %s; rsync -a + sync -f %s; rsync -a --fsync %s\n", list(th), list(tr), list(ts), list(tf))
+	th1, tr1, ts1, tf1 := median(th), median(tr), median(ts), median(tf)
 	mibs := func(d time.Duration) float64 { return float64(size) / (1 << 20) / d.Seconds() }
-	fmt.Printf("  throughput, medians: hostkit-syncd %.0f MiB/s, rsync -a %.0f MiB/s: ratio %.2fx (goal >= 1x); rsync -a --fsync %.0f MiB/s: ratio %.2fx\n",
-		mibs(th1), mibs(tr1), mibs(th1)/mibs(tr1), mibs(tf1), mibs(th1)/mibs(tf1))
-	b.summary("1 GiB file, medians of %d runs: hostkit %.0f MiB/s, rsync -a %.0f MiB/s, ratio %.2fx (goal >= 1x); rsync -a --fsync %.0f MiB/s, ratio %.2fx",
-		runs, mibs(th1), mibs(tr1), mibs(th1)/mibs(tr1), mibs(tf1), mibs(th1)/mibs(tf1))
+	fmt.Printf("  throughput, medians: hostkit-syncd %.0f MiB/s, rsync -a %.0f MiB/s: ratio %.2fx (goal >= 1x); rsync -a + sync -f %.0f MiB/s: ratio %.2fx; rsync -a --fsync %.0f MiB/s: ratio %.2fx\n",
+		mibs(th1), mibs(tr1), mibs(th1)/mibs(tr1), mibs(ts1), mibs(th1)/mibs(ts1), mibs(tf1), mibs(th1)/mibs(tf1))
+	b.summary("1 GiB file, medians of %d runs: hostkit %.0f MiB/s, rsync -a %.0f MiB/s, ratio %.2fx (goal >= 1x); as durable: rsync -a + sync -f %.0f MiB/s, ratio %.2fx; rsync -a --fsync %.0f MiB/s, ratio %.2fx",
+		runs, mibs(th1), mibs(tr1), mibs(th1)/mibs(tr1), mibs(ts1), mibs(th1)/mibs(ts1), mibs(tf1), mibs(th1)/mibs(tf1))
 
 	f, err := os.OpenFile(big, os.O_WRONLY, 0)
 	if err != nil {
