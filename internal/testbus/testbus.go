@@ -10,12 +10,14 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/godbus/dbus/v5"
 	"github.com/hostkit/hostkit/internal/repo"
 )
 
@@ -106,13 +108,31 @@ const busConfig = `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Con
 `
 
 // AddService makes name bus-activatable: a call to it runs argv (as root, like the system
-// bus's activation through systemd). Add services before the first call that needs them;
-// the bus rereads its service directory on a cache miss.
+// bus's activation through systemd). It returns once the bus lists name among its
+// activatable names: the bus notices a new service file by inotify, later, and a caller
+// that asks ListActivatableNames before that would find the service not installed.
 func (b *Bus) AddService(t testing.TB, name string, argv ...string) {
 	t.Helper()
 	text := fmt.Sprintf("[D-BUS Service]\nName=%s\nExec=%s\n", name, strings.Join(argv, " "))
 	if err := os.WriteFile(filepath.Join(b.serviceDir, name+".service"), []byte(text), 0o644); err != nil {
 		t.Fatal(err)
+	}
+	conn, err := dbus.Connect(b.Address)
+	if err != nil {
+		t.Fatalf("connecting to the test bus: %v", err)
+	}
+	defer conn.Close()
+	bus := conn.BusObject()
+	// ReloadConfig rereads the service directories before it answers.
+	if err := bus.Call("org.freedesktop.DBus.ReloadConfig", 0).Err; err != nil {
+		t.Fatalf("ReloadConfig of the test bus: %v", err)
+	}
+	var names []string
+	if err := bus.Call("org.freedesktop.DBus.ListActivatableNames", 0).Store(&names); err != nil {
+		t.Fatalf("ListActivatableNames: %v", err)
+	}
+	if !slices.Contains(names, name) {
+		t.Fatalf("the test bus does not list %s as activatable after ReloadConfig (it has %v)", name, names)
 	}
 }
 
