@@ -16,6 +16,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	gosync "sync"
 	"sync/atomic"
@@ -248,6 +249,7 @@ type rsession struct {
 	commits  committer // complete files, made durable and put in place meanwhile
 	frame    []byte    // the buffer frames are read into, one at a time
 	copyBuf  []byte    // the buffer Copy frames are copied through
+	hasher   hash.Hash // the content hash of the file being received, reset for each
 	// offered is the hash of the part the last ResumeOffer offered, kept so that the
 	// resume that follows does not read and hash that part a second time.
 	offered struct {
@@ -271,6 +273,7 @@ type incoming struct {
 	written int64
 	started int64 // bytes handed to writeback so far
 	part    bool
+	moded   bool     // created with mode: no fchmod needed
 	base    *os.File // a delta's old file
 }
 
@@ -410,6 +413,23 @@ func classify(what string, err error) error {
 	return &opError{err: fmt.Errorf("%s: %w", what, err)}
 }
 
+// processUmask is this process's umask, from /proc/self/status (read, never set: setting
+// it to read it would race with files other goroutines create). Unknown, it is 0777, so
+// that only a mode of 0 is created as it is.
+var processUmask = gosync.OnceValue(func() uint32 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if v, ok := strings.CutPrefix(line, "Umask:"); ok {
+				if m, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32); err == nil {
+					return uint32(m)
+				}
+			}
+		}
+	}
+	return 0o777
+})
+
 func tmpName() string {
 	var b [8]byte
 	rand.Read(b[:])
@@ -433,13 +453,22 @@ func (s *rsession) begin(m *Msg) error {
 		s.skipping = true
 		return classify(m.Path, err)
 	}
-	in := &incoming{seq: m.Seq, rel: m.Path, dirfd: dirfd, name: name, h: NewContentHash(), mode: m.Mode &^ (unix.S_ISUID | unix.S_ISGID), mtime: m.Mtime}
+	if s.hasher == nil {
+		s.hasher = NewContentHash()
+	}
+	s.hasher.Reset()
+	in := &incoming{seq: m.Seq, rel: m.Path, dirfd: dirfd, name: name, h: s.hasher, mode: m.Mode &^ (unix.S_ISUID | unix.S_ISGID), mtime: m.Mtime}
 	in.part = m.Size >= ResumeMinSize
 	flags := unix.O_WRONLY | unix.O_CREAT | unix.O_EXCL | unix.O_CLOEXEC | unix.O_NOFOLLOW
 	in.tmp = tmpName()
 	if in.part {
 		in.tmp = partName(m.Path, m.Size, m.Mtime)
 		flags = unix.O_RDWR | unix.O_CREAT | unix.O_CLOEXEC | unix.O_NOFOLLOW
+	}
+	perm := uint32(0o600)
+	if !in.part && in.mode&^0o777 == 0 && in.mode&processUmask() == 0 {
+		// Created with its mode: the umask takes nothing from it, so no fchmod later.
+		perm, in.moded = in.mode, true
 	}
 	if m.Flag {
 		// A delta: the file it replaces supplies the blocks named by Copy.
@@ -451,7 +480,7 @@ func (s *rsession) begin(m *Msg) error {
 		}
 		in.base = base
 	}
-	fd, err := unix.Openat(dirfd, in.tmp, flags, 0o600)
+	fd, err := unix.Openat(dirfd, in.tmp, flags, perm)
 	if err == nil && in.part {
 		// A part kept for resume is reused: it must be one (not a FIFO put there).
 		var st unix.Stat_t
@@ -583,12 +612,15 @@ func (s *rsession) end(m *Msg) error {
 		in.discard()
 		return &opError{err: fmt.Errorf("%s: content hash differs from the sender's (changed while sent?); discarded", in.rel)}
 	}
-	err := in.f.Chmod(os.FileMode(in.mode & 0o777))
-	if err == nil && in.mode&^0o777 != 0 {
-		err = unix.Fchmod(int(in.f.Fd()), in.mode)
+	var err error
+	if !in.moded {
+		err = in.f.Chmod(os.FileMode(in.mode & 0o777))
+		if err == nil && in.mode&^0o777 != 0 {
+			err = unix.Fchmod(int(in.f.Fd()), in.mode)
+		}
 	}
 	if err == nil {
-		err = setTimes(in.dirfd, in.tmp, in.mtime)
+		err = setTimesFd(int(in.f.Fd()), in.mtime)
 	}
 	if err != nil {
 		in.discard()

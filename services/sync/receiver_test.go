@@ -5,11 +5,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -346,5 +348,41 @@ func TestBeatingWhileBusy(t *testing.T) {
 	}
 	if n < 1 || n > 3 {
 		t.Errorf("%d Pongs over 2.4 s of reading, want one a second", n)
+	}
+}
+
+// TestReceiverModes: every mode arrives as sent, whether the file can be created with it
+// (the umask takes nothing from it) or needs fchmod after (the umask would strip bits, or
+// sticky), with set-user/group-ID always cleared; the process's umask is read, not changed.
+func TestReceiverModes(t *testing.T) {
+	old := syscall.Umask(0o022)
+	defer syscall.Umask(old)
+	addr, r, client, module := testReceiver(t)
+	rc, m := dialRaw(t, addr, client, r.ID.Fingerprint, "m")
+	if m.Type != MsgWelcome {
+		t.Fatalf("got %s %q", m.Type, m.Text)
+	}
+	modes := []struct{ sent, want uint32 }{
+		{0o644, 0o644}, {0o600, 0o600}, {0o000, 0o000}, {0o666, 0o666}, {0o777, 0o777},
+		{0o1644, 0o1644}, {0o4755, 0o755}, {0o2750, 0o750},
+	}
+	for i, c := range modes {
+		msgs := file(uint64(i+1), fmt.Sprintf("f%d", i), []byte("x"))
+		msgs[0].Mode = c.sent
+		rc.send(msgs...)
+	}
+	for rc.expect(MsgAck).Seq != uint64(len(modes)) { // acknowledged in one commit or more
+	}
+	for i, c := range modes {
+		var st syscall.Stat_t
+		if err := syscall.Stat(filepath.Join(module, fmt.Sprintf("f%d", i)), &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode&0o7777 != c.want {
+			t.Errorf("case %d: sent mode %04o, got %04o, want %04o", i, c.sent, st.Mode&0o7777, c.want)
+		}
+	}
+	if got := syscall.Umask(0o022); got != 0o022 {
+		t.Errorf("umask %04o after receiving, want 0022", got)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"path"
 	"strings"
 	"sync/atomic"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -206,6 +207,16 @@ func readNames(fd int) ([]string, error) {
 func setTimes(dirfd int, name string, mtime int64) error {
 	ts := []unix.Timespec{{Nsec: unix.UTIME_OMIT}, unix.NsecToTimespec(mtime)}
 	return unix.UtimesNanoAt(dirfd, name, ts, unix.AT_SYMLINK_NOFOLLOW)
+}
+
+// setTimesFd sets the modification time of the open file fd (futimens(3): utimensat(2)
+// with no path), sparing the lookup of its name.
+func setTimesFd(fd int, mtime int64) error {
+	ts := [2]unix.Timespec{{Nsec: unix.UTIME_OMIT}, unix.NsecToTimespec(mtime)}
+	if _, _, errno := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(&ts)), 0, 0, 0); errno != 0 {
+		return errno
+	}
+	return nil
 }
 
 // linkInside reports whether a symlink at rel with the given target resolves, by its text,

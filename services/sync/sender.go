@@ -419,12 +419,13 @@ type session struct {
 
 	mu        gosync.Mutex
 	cond      *gosync.Cond
-	inflight  []flight // operations sent, oldest first
-	inBytes   int64    // the bytes of inflight
-	wireSeq   uint64   // the last wire operation numbered
-	ackedWire uint64   // the last one acknowledged
-	asking    int      // questions waiting for their answer
-	buf       []byte   // the send loop's read buffer
+	inflight  []flight  // operations sent, oldest first
+	inBytes   int64     // the bytes of inflight
+	wireSeq   uint64    // the last wire operation numbered
+	ackedWire uint64    // the last one acknowledged
+	asking    int       // questions waiting for their answer
+	buf       []byte    // the send loop's read buffer
+	hasher    hash.Hash // the send loop's content hash, reset for each file sent whole
 	closed    bool
 	err       error
 	deltas    map[uint64]string // files sent as deltas, by wire number, until acknowledged
@@ -842,18 +843,27 @@ func (ss *session) sendTree(ctx context.Context, p string) (int64, error) {
 // of DeltaMinSize or more first asks the target (ResumeQuery) what a cut-off transfer left,
 // and continues from there when that part hashes as this file's first bytes do; otherwise,
 // when the target has a file there, it is sent as a delta against it (see delta.go).
+//
+// The caller has just seen a regular file at p (lstat or the tree's listing): looking
+// before opening, as config.OpenFile does, so that no device is opened. The open neither
+// follows a symlink nor blocks on a FIFO put there since, and what it opened is checked
+// again.
 func (ss *session) sendFile(ctx context.Context, p string) (int64, error) {
-	f, err := config.OpenFile(filepath.Join(ss.s.Job.Source, p), unix.O_NOFOLLOW, false)
+	f, err := os.OpenFile(filepath.Join(ss.s.Job.Source, p), os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
 	if err != nil {
-		return 0, nil // gone, or replaced by a symlink or a FIFO: a later change says so
+		return 0, nil // gone, or replaced by a symlink: a later change says so
 	}
 	defer f.Close()
 	var st unix.Stat_t
-	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
-		return 0, nil
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return 0, nil // replaced by a FIFO, say: a later change says so
 	}
 	seq := ss.nextSeq()
-	h := NewContentHash()
+	if ss.hasher == nil {
+		ss.hasher = NewContentHash()
+	}
+	h := ss.hasher
+	h.Reset()
 	var offset int64
 	var sig *Signature
 	if st.Size >= DeltaMinSize {
