@@ -85,22 +85,33 @@ func (w *Watcher) Watch(rel string, found func(Entry)) error {
 		delete(w.wds, old)
 	}
 	w.paths[int32(wd)], w.wds[rel] = rel, int32(wd)
-	fd, err := unix.Open(abs, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	dir, err := os.OpenFile(abs, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
 	if err != nil {
 		return nil
 	}
-	defer unix.Close(fd)
-	names, err := readNames(fd)
+	defer dir.Close()
+	list, err := dir.ReadDir(-1)
 	if err != nil {
 		return nil
 	}
-	for _, n := range names {
+	for _, d := range list {
+		n := d.Name()
 		p := n
 		if rel != "" {
 			p = rel + "/" + n
 		}
+		if found == nil {
+			// Only directories matter: the listing's own type (d_type) says which,
+			// without a stat of every file.
+			if d.IsDir() && !w.exclude.Excluded(p, true) {
+				if err := w.Watch(p, nil); err != nil {
+					return err
+				}
+			}
+			continue
+		}
 		var st unix.Stat_t
-		if unix.Fstatat(fd, n, &st, unix.AT_SYMLINK_NOFOLLOW) != nil {
+		if unix.Fstatat(int(dir.Fd()), n, &st, unix.AT_SYMLINK_NOFOLLOW) != nil {
 			continue
 		}
 		e, ok := entryFromStat(p, &st)
