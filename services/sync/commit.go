@@ -14,10 +14,15 @@ import (
 // once, so a commit grows with the stream (one file when they come one at a time, many in
 // a burst) and costs one syncfs(2) for all of them. At most this many files or bytes wait
 // for it: a bound on the descriptors held open and on what a crash makes the sender send
-// again.
+// again. While files keep arriving faster than they are committed, the committer waits
+// for batchFiles or batchBytes of them before it starts (one journal commit for many
+// instead of one per handful); as soon as the session has nothing more to read, it
+// commits what there is, so a file that comes alone is not kept waiting.
 const (
 	maxBatchFiles = 1000
 	maxBatchBytes = 64 << 20
+	batchFiles    = 256
+	batchBytes    = 16 << 20
 )
 
 // committer is the state the session and its committer share, under mu.
@@ -29,6 +34,7 @@ type committer struct {
 	seq     uint64      // the last operation done when the queue was last added to
 	acked   uint64      // the last operation acknowledged to the sender
 	busy    bool        // a commit is running
+	idle    bool        // the session has read all there was: commit without waiting
 	stopped bool        // the session ended: no more commits
 	err     error       // a commit failed; the connection is closed
 	exited  chan struct{}
@@ -55,16 +61,26 @@ func (c *committer) add(in *incoming) error {
 	c.queue = append(c.queue, in)
 	c.queueN += in.written
 	c.seq = max(c.seq, in.seq)
-	c.cond.Broadcast()
+	c.idle = false
+	if c.full() {
+		c.cond.Broadcast()
+	}
 	return nil
 }
 
-// done says that every operation up to seq is done, but for the files handed to add: the
-// committer acknowledges seq once those are in place.
+// full says that enough files wait to commit them without waiting for the session to
+// read all there is.
+func (c *committer) full() bool {
+	return len(c.queue) >= batchFiles || c.queueN >= batchBytes
+}
+
+// done says that every operation up to seq is done, but for the files handed to add, and
+// that the session has read all there was: the committer puts those files in place now and
+// then acknowledges seq.
 func (c *committer) done(seq uint64) {
 	c.mu.Lock()
-	if seq > c.seq {
-		c.seq = seq
+	if !c.idle || seq > c.seq {
+		c.idle, c.seq = true, max(c.seq, seq)
 		c.cond.Broadcast()
 	}
 	c.mu.Unlock()
@@ -102,7 +118,7 @@ func (s *rsession) committing() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for {
-		for !c.stopped && c.err == nil && len(c.queue) == 0 && c.seq <= c.acked {
+		for !c.stopped && c.err == nil && !c.full() && !(c.idle && (len(c.queue) > 0 || c.seq > c.acked)) {
 			c.cond.Wait()
 		}
 		if c.stopped || c.err != nil {
