@@ -890,7 +890,7 @@ func (ss *session) sendFile(ctx context.Context, p string) (int64, error) {
 		if err := ss.w.send(begin); err != nil {
 			return 0, err
 		}
-		sent, err = ss.sendData(ctx, f, h, offset)
+		sent, err = ss.sendData(ctx, f, h, offset, st.Size)
 	}
 	if err != nil {
 		return sent, err
@@ -917,18 +917,25 @@ func (d *wireDelta) copy(offset, n int64) error {
 	return d.w.send(&Msg{Type: MsgCopy, Offset: uint64(offset), Size: uint64(n)})
 }
 
-// sendData sends f from offset on as Data frames, hashing it into h.
-func (ss *session) sendData(ctx context.Context, f *os.File, h hash.Hash, offset int64) (int64, error) {
+// sendData sends f from offset on as Data frames, hashing it into h. f is at its start
+// (nothing read it but with ReadAt). A short read that reaches size, f's size when it was
+// opened, ends it without one more read for EOF.
+func (ss *session) sendData(ctx context.Context, f *os.File, h hash.Hash, offset, size int64) (int64, error) {
 	if ss.buf == nil {
 		ss.buf = make([]byte, DataChunk) // one buffer for every file of the session
 	}
 	buf := ss.buf
 	sent := int64(0)
-	if _, err := f.Seek(offset, io.SeekStart); err != nil {
-		return 0, err
+	if offset != 0 {
+		if _, err := f.Seek(offset, io.SeekStart); err != nil {
+			return 0, err
+		}
 	}
 	for {
 		n, rerr := f.Read(buf)
+		if rerr == nil && n < len(buf) && offset+sent+int64(n) >= size {
+			rerr = io.EOF
+		}
 		if n > 0 {
 			h.Write(buf[:n])
 			if err := ss.w.send(&Msg{Type: MsgData, Data: buf[:n]}); err != nil {
