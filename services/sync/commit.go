@@ -141,11 +141,12 @@ func (s *rsession) committing() {
 }
 
 // commit makes batch durable and puts it in place, then acknowledges every operation up
-// to seq: each file is written and fsynced under its temporary name, then renamed over its
-// real name, then the directory is fsynced, so that a crash at any moment leaves the old
-// file or the new one, never a part. A few files are fsynced one by one; more with one
-// syncfs(2), which costs one journal commit for all of them. A failure closes the
-// connection: nothing of the batch is acknowledged, and the sender sends it again.
+// to seq: each file is written and fsynced unnamed or under a temporary name, then linked
+// or renamed to its real name, then the directory is fsynced, so that a crash at any
+// moment leaves the old file or the new one, never a part. A few files are fsynced one by
+// one; more with one syncfs(2), which costs one journal commit for all of them. A failure
+// closes the connection: nothing of the batch is acknowledged, and the sender sends it
+// again.
 func (s *rsession) commit(batch []*incoming, seq uint64) error {
 	if len(batch) > 0 {
 		if err := s.durable(batch, func(in *incoming) error { return in.f.Sync() }); err != nil {
@@ -156,16 +157,7 @@ func (s *rsession) commit(batch []*incoming, seq uint64) error {
 		}
 		var dirs []int
 		for _, in := range batch {
-			in.f.Close()
-			err := unix.Renameat(in.dirfd, in.tmp, in.dirfd, in.name)
-			if errors.Is(err, unix.EISDIR) || errors.Is(err, unix.ENOTEMPTY) || errors.Is(err, unix.EEXIST) {
-				// A directory where the file goes: the sender's tree has a file there now.
-				if err = removeAt(in.dirfd, in.name); err == nil {
-					err = unix.Renameat(in.dirfd, in.tmp, in.dirfd, in.name)
-				}
-			}
-			if err != nil {
-				unix.Unlinkat(in.dirfd, in.tmp, 0)
+			if err := in.place(); err != nil {
 				s.log.Warn("cannot put a received file in place", "path", in.rel, "err", err)
 			}
 			dirs = append(dirs, in.dirfd)
@@ -183,6 +175,36 @@ func (s *rsession) commit(batch []*incoming, seq uint64) error {
 		return err
 	}
 	return s.w.flush()
+}
+
+// place puts a complete, durable file under its real name, replacing what is there, and
+// closes it. An unnamed file is linked in place, or, where something has the name
+// already, linked under a temporary name and renamed over it.
+func (in *incoming) place() error {
+	if in.tmp == "" {
+		err := linkTemp(int(in.f.Fd()), in.dirfd, in.name)
+		if !errors.Is(err, unix.EEXIST) {
+			in.f.Close()
+			return err
+		}
+		in.tmp = tmpName()
+		if err := linkTemp(int(in.f.Fd()), in.dirfd, in.tmp); err != nil {
+			in.f.Close()
+			return err
+		}
+	}
+	in.f.Close()
+	err := unix.Renameat(in.dirfd, in.tmp, in.dirfd, in.name)
+	if errors.Is(err, unix.EISDIR) || errors.Is(err, unix.ENOTEMPTY) || errors.Is(err, unix.EEXIST) {
+		// A directory where the file goes: the sender's tree has a file there now.
+		if err = removeAt(in.dirfd, in.name); err == nil {
+			err = unix.Renameat(in.dirfd, in.tmp, in.dirfd, in.name)
+		}
+	}
+	if err != nil {
+		unix.Unlinkat(in.dirfd, in.tmp, 0)
+	}
+	return err
 }
 
 func (s *rsession) durable(batch []*incoming, one func(*incoming) error) error {

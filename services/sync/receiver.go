@@ -430,6 +430,30 @@ var processUmask = gosync.OnceValue(func() uint32 {
 	return 0o777
 })
 
+// createTemp creates a file in dirfd to receive into: an unnamed one (O_TMPFILE) where
+// the file system can, which has no name to find or remove and vanishes by itself if the
+// receiver is killed, linked in place when complete; else one under tmpName(), returned.
+func createTemp(dirfd int, perm uint32) (int, string, error) {
+	fd, err := unix.Openat(dirfd, ".", unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, perm)
+	if !errors.Is(err, unix.EOPNOTSUPP) && !errors.Is(err, unix.EISDIR) {
+		return fd, "", err
+	}
+	tmp := tmpName()
+	fd, err = unix.Openat(dirfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC|unix.O_NOFOLLOW, perm)
+	return fd, tmp, err
+}
+
+// linkTemp gives the unnamed file fd the name name in dirfd; it fails with EEXIST if
+// something has that name already. linkat(2) by descriptor needs CAP_DAC_READ_SEARCH;
+// without it, the link is made through /proc/self/fd.
+func linkTemp(fd, dirfd int, name string) error {
+	err := unix.Linkat(fd, "", dirfd, name, unix.AT_EMPTY_PATH)
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EPERM) {
+		err = unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), dirfd, name, unix.AT_SYMLINK_FOLLOW)
+	}
+	return err
+}
+
 func tmpName() string {
 	var b [8]byte
 	rand.Read(b[:])
@@ -459,12 +483,6 @@ func (s *rsession) begin(m *Msg) error {
 	s.hasher.Reset()
 	in := &incoming{seq: m.Seq, rel: m.Path, dirfd: dirfd, name: name, h: s.hasher, mode: m.Mode &^ (unix.S_ISUID | unix.S_ISGID), mtime: m.Mtime}
 	in.part = m.Size >= ResumeMinSize
-	flags := unix.O_WRONLY | unix.O_CREAT | unix.O_EXCL | unix.O_CLOEXEC | unix.O_NOFOLLOW
-	in.tmp = tmpName()
-	if in.part {
-		in.tmp = partName(m.Path, m.Size, m.Mtime)
-		flags = unix.O_RDWR | unix.O_CREAT | unix.O_CLOEXEC | unix.O_NOFOLLOW
-	}
 	perm := uint32(0o600)
 	if !in.part && in.mode&^0o777 == 0 && in.mode&processUmask() == 0 {
 		// Created with its mode: the umask takes nothing from it, so no fchmod later.
@@ -480,7 +498,13 @@ func (s *rsession) begin(m *Msg) error {
 		}
 		in.base = base
 	}
-	fd, err := unix.Openat(dirfd, in.tmp, flags, perm)
+	var fd int
+	if in.part {
+		in.tmp = partName(m.Path, m.Size, m.Mtime)
+		fd, err = unix.Openat(dirfd, in.tmp, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC|unix.O_NOFOLLOW, perm)
+	} else {
+		fd, in.tmp, err = createTemp(dirfd, perm)
+	}
 	if err == nil && in.part {
 		// A part kept for resume is reused: it must be one (not a FIFO put there).
 		var st unix.Stat_t
@@ -497,7 +521,7 @@ func (s *rsession) begin(m *Msg) error {
 		s.skipping = true
 		return classify(m.Path, err)
 	}
-	in.f = os.NewFile(uintptr(fd), in.tmp)
+	in.f = os.NewFile(uintptr(fd), m.Path)
 	if in.part {
 		// Resume from what a cut-off transfer left, if the sender asked for it: the
 		// prefix is hashed into the file's hash (read once: the ResumeOffer just sent
@@ -634,7 +658,9 @@ func (s *rsession) end(m *Msg) error {
 func (in *incoming) discard() {
 	in.closeBase()
 	in.f.Close()
-	unix.Unlinkat(in.dirfd, in.tmp, 0)
+	if in.tmp != "" {
+		unix.Unlinkat(in.dirfd, in.tmp, 0)
+	}
 	unix.Close(in.dirfd)
 }
 

@@ -188,6 +188,50 @@ func TestReceiverWritesFiles(t *testing.T) {
 	}
 }
 
+// TestReceiverReplaces sends files whose names are taken at the target: by a file, a
+// symlink leading out of the module, an empty and a full directory. Each is replaced (the
+// symlink itself, not what it points to), and no temporary file is left beside them.
+func TestReceiverReplaces(t *testing.T) {
+	addr, r, client, module := testReceiver(t)
+	outside := t.TempDir()
+	os.MkdirAll(filepath.Join(module, "full", "sub"), 0o755)
+	os.MkdirAll(filepath.Join(module, "empty"), 0o755)
+	os.WriteFile(filepath.Join(module, "file"), []byte("old"), 0o644)
+	os.WriteFile(filepath.Join(module, "full", "sub", "x"), []byte("x"), 0o644)
+	os.WriteFile(filepath.Join(outside, "victim"), []byte("keep"), 0o644)
+	if err := os.Symlink(filepath.Join(outside, "victim"), filepath.Join(module, "link")); err != nil {
+		t.Fatal(err)
+	}
+	rc, _ := dialRaw(t, addr, client, r.ID.Fingerprint, "m")
+	names := []string{"file", "link", "empty", "full", "new"}
+	for i, name := range names {
+		rc.send(file(uint64(i+1), name, []byte("new "+name))...)
+	}
+	for a := rc.expect(MsgAck); a.Seq < uint64(len(names)); a = rc.expect(MsgAck) {
+	}
+	for _, name := range names {
+		info, err := os.Lstat(filepath.Join(module, name))
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if !info.Mode().IsRegular() {
+			t.Errorf("%s is %v, want a regular file", name, info.Mode())
+			continue
+		}
+		if data, _ := os.ReadFile(filepath.Join(module, name)); string(data) != "new "+name {
+			t.Errorf("%s: %q", name, data)
+		}
+	}
+	if data, _ := os.ReadFile(filepath.Join(outside, "victim")); string(data) != "keep" {
+		t.Errorf("written through the symlink: %q", data)
+	}
+	entries, _ := os.ReadDir(module)
+	if len(entries) != len(names) {
+		t.Errorf("module holds %v, want only %v", entries, names)
+	}
+}
+
 // TestReceiverPathSafety sends what a hostile sender could: paths out of the module,
 // symlinks leading out, writes through a symlinked directory. Nothing may appear outside
 // the module, and nothing may follow the symlink an admin left inside it.
