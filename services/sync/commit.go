@@ -163,8 +163,8 @@ func (s *rsession) commit(batch []*incoming, seq uint64) error {
 			dirs = append(dirs, in.dirfd)
 		}
 		err := s.durableDirs(dirs)
-		for _, fd := range dirs {
-			unix.Close(fd)
+		for _, in := range batch {
+			in.dir.release()
 		}
 		if err != nil {
 			return s.failBatch(err)

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -245,6 +246,8 @@ type rsession struct {
 	receiver *Receiver
 
 	cur      *incoming // the file between FileBegin and FileEnd
+	dir      *dirRef   // the directory of the last file, while files follow in it
+	dirPath  string    // its path in the module, with a trailing slash
 	skipping bool      // the current file failed: skip its Data
 	commits  committer // complete files, made durable and put in place meanwhile
 	frame    []byte    // the buffer frames are read into, one at a time
@@ -263,7 +266,8 @@ type rsession struct {
 type incoming struct {
 	seq     uint64
 	rel     string
-	dirfd   int
+	dir     *dirRef
+	dirfd   int // dir.fd
 	tmp     string
 	name    string
 	f       *os.File
@@ -275,6 +279,47 @@ type incoming struct {
 	part    bool
 	moded   bool     // created with mode: no fchmod needed
 	base    *os.File // a delta's old file
+}
+
+// dirRef is a directory of the module open for the files received into it. Files in a row
+// in one directory share it: the session and every file hold a reference, and the last
+// released closes it.
+type dirRef struct {
+	fd   int
+	refs atomic.Int32
+}
+
+func (d *dirRef) release() {
+	if d.refs.Add(-1) == 0 {
+		unix.Close(d.fd)
+	}
+}
+
+// fileDir opens the directory a file rel is received into and returns it with rel's last
+// element. The directory of the file before is reused while only files follow in it: any
+// other operation, or a pause in the stream, makes the next file open its directory again
+// (forgetDir), so a directory renamed or replaced is never written into by a stale
+// descriptor.
+func (s *rsession) fileDir(rel string) (*dirRef, string, error) {
+	dir, name := path.Split(rel)
+	if s.dir == nil || s.dirPath != dir {
+		s.forgetDir()
+		fd, _, err := s.rt.parent(rel, true)
+		if err != nil {
+			return nil, "", err
+		}
+		s.dir, s.dirPath = &dirRef{fd: fd}, dir
+		s.dir.refs.Store(1)
+	}
+	s.dir.refs.Add(1)
+	return s.dir, name, nil
+}
+
+func (s *rsession) forgetDir() {
+	if s.dir != nil {
+		s.dir.release()
+		s.dir = nil
+	}
 }
 
 func (in *incoming) closeBase() {
@@ -299,6 +344,7 @@ func (s *rsession) run() error {
 		if s.cur == nil && s.w.r.Buffered() == 0 {
 			// Nothing more to read for now: acknowledge what is done and send what
 			// is buffered (answers, refusals).
+			s.forgetDir()
 			s.commits.done(s.lastSeq)
 			if err := s.w.flush(); err != nil {
 				return err
@@ -309,6 +355,11 @@ func (s *rsession) run() error {
 			return err
 		}
 		var oerr error
+		switch m.Type {
+		case MsgFileBegin, MsgData, MsgCopy, MsgFileEnd, MsgPing, MsgPong:
+		default:
+			s.forgetDir() // it may change the directories
+		}
 		switch m.Type {
 		case MsgPing:
 			err = s.w.sendNow(&Msg{Type: MsgPong, Seq: m.Seq})
@@ -472,16 +523,17 @@ func (s *rsession) begin(m *Msg) error {
 		s.skipping = true
 		return &opError{err: errors.New("a file cannot replace the module's root")}
 	}
-	dirfd, name, err := s.rt.parent(m.Path, true)
+	dir, name, err := s.fileDir(m.Path)
 	if err != nil {
 		s.skipping = true
 		return classify(m.Path, err)
 	}
+	dirfd := dir.fd
 	if s.hasher == nil {
 		s.hasher = NewContentHash()
 	}
 	s.hasher.Reset()
-	in := &incoming{seq: m.Seq, rel: m.Path, dirfd: dirfd, name: name, h: s.hasher, mode: m.Mode &^ (unix.S_ISUID | unix.S_ISGID), mtime: m.Mtime}
+	in := &incoming{seq: m.Seq, rel: m.Path, dir: dir, dirfd: dirfd, name: name, h: s.hasher, mode: m.Mode &^ (unix.S_ISUID | unix.S_ISGID), mtime: m.Mtime}
 	in.part = m.Size >= ResumeMinSize
 	perm := uint32(0o600)
 	if !in.part && in.mode&^0o777 == 0 && in.mode&processUmask() == 0 {
@@ -492,7 +544,7 @@ func (s *rsession) begin(m *Msg) error {
 		// A delta: the file it replaces supplies the blocks named by Copy.
 		base, err := openRegularAt(dirfd, name)
 		if err != nil {
-			unix.Close(dirfd)
+			dir.release()
 			s.skipping = true
 			return &opError{err: fmt.Errorf("%s: the file a delta applies to is gone: %w", m.Path, err)}
 		}
@@ -517,7 +569,7 @@ func (s *rsession) begin(m *Msg) error {
 	}
 	if err != nil {
 		in.closeBase()
-		unix.Close(dirfd)
+		dir.release()
 		s.skipping = true
 		return classify(m.Path, err)
 	}
@@ -661,7 +713,7 @@ func (in *incoming) discard() {
 	if in.tmp != "" {
 		unix.Unlinkat(in.dirfd, in.tmp, 0)
 	}
-	unix.Close(in.dirfd)
+	in.dir.release()
 }
 
 // abort ends a session: the file in flight is kept when it can be resumed, and files not
@@ -671,7 +723,7 @@ func (s *rsession) abort() {
 		if s.cur.part {
 			s.cur.closeBase()
 			s.cur.f.Close()
-			unix.Close(s.cur.dirfd)
+			s.cur.dir.release()
 		} else {
 			s.cur.discard()
 		}
@@ -680,6 +732,7 @@ func (s *rsession) abort() {
 	for _, in := range s.commits.stop() {
 		in.discard()
 	}
+	s.forgetDir()
 }
 
 func (s *rsession) resumeOffer(m *Msg) error {

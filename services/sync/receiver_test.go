@@ -232,6 +232,30 @@ func TestReceiverReplaces(t *testing.T) {
 	}
 }
 
+// TestReceiverDirectoryMoved sends, in one stream, a file into d, a rename of d, a new d
+// and a file into it: the second file goes into the new d, not after the first into the
+// renamed one (the receiver shares a directory's descriptor between files in a row).
+func TestReceiverDirectoryMoved(t *testing.T) {
+	addr, r, client, module := testReceiver(t)
+	rc, _ := dialRaw(t, addr, client, r.ID.Fingerprint, "m")
+	var ops []*Msg
+	ops = append(ops, &Msg{Type: MsgMkdir, Seq: 1, Path: "d", Mode: 0o755})
+	ops = append(ops, file(2, "d/x", []byte("x"))...)
+	ops = append(ops, &Msg{Type: MsgRename, Seq: 3, Path: "d", Path2: "e"}, &Msg{Type: MsgMkdir, Seq: 4, Path: "d", Mode: 0o755})
+	ops = append(ops, file(5, "d/y", []byte("y"))...)
+	rc.send(ops...)
+	for a := rc.expect(MsgAck); a.Seq < 5; a = rc.expect(MsgAck) {
+	}
+	for _, want := range []string{"e/x", "d/y"} {
+		if _, err := os.Stat(filepath.Join(module, want)); err != nil {
+			t.Errorf("%s: %v", want, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(module, "e/y")); err == nil {
+		t.Error("d/y was written into the renamed directory e")
+	}
+}
+
 // TestReceiverPathSafety sends what a hostile sender could: paths out of the module,
 // symlinks leading out, writes through a symlinked directory. Nothing may appear outside
 // the module, and nothing may follow the symlink an admin left inside it.
