@@ -536,6 +536,9 @@ func (ss *session) ack(seq uint64) {
 		i++
 	}
 	ss.inflight = ss.inflight[i:]
+	if len(ss.inflight) == 0 {
+		ss.inflight = nil // not the array a large initial sync grew, kept while idle
+	}
 	ss.ackedWire = max(ss.ackedWire, seq)
 	for n := range ss.deltas {
 		if n <= seq {
