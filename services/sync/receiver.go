@@ -373,6 +373,9 @@ func (s *rsession) run() error {
 		case MsgHashRequest:
 			err = s.hashReply(m)
 		case MsgFileBegin:
+			if s.cur != nil {
+				return fmt.Errorf("%w: FileBegin of %s inside %s", ErrProtocol, m.Path, s.cur.rel)
+			}
 			oerr = s.begin(m)
 		case MsgData:
 			oerr = s.data(m)

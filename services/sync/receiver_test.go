@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -300,8 +301,9 @@ func TestReceiverPathSafety(t *testing.T) {
 	if _, err := os.Lstat(filepath.Join(module, "escape")); err == nil {
 		t.Error("Delete of the symlink itself did not remove it")
 	}
-	// Frames the decoder refuses close the connection.
+	// Frames the decoder refuses, and a file begun inside another, close the connection.
 	for i, raw := range [][]byte{
+		AppendMsg(AppendMsg(nil, &Msg{Type: MsgFileBegin, Seq: 10, Path: "f", Size: 1}), &Msg{Type: MsgFileBegin, Seq: 11, Path: "g", Size: 1}),
 		AppendMsg(nil, &Msg{Type: MsgFileBegin, Seq: 10, Path: "../outside", Size: 1}),
 		AppendMsg(nil, &Msg{Type: MsgMkdir, Seq: 10, Path: "/abs"}),
 		AppendMsg(nil, &Msg{Type: MsgRename, Seq: 10, Path: "a", Path2: "a/../../x"}),
@@ -310,8 +312,11 @@ func TestReceiverPathSafety(t *testing.T) {
 		rc, _ := dialRaw(t, addr, client, r.ID.Fingerprint, "m")
 		rc.raw(raw)
 		rc.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		var timeout net.Error
 		if m, err := ReadMsg(rc.r); err == nil {
 			t.Errorf("case %d: the receiver answered %s instead of closing", i, m.Type)
+		} else if errors.As(err, &timeout) && timeout.Timeout() {
+			t.Errorf("case %d: the receiver neither answered nor closed in 10 s", i)
 		}
 	}
 	entries, _ = os.ReadDir(filepath.Dir(module))
