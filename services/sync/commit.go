@@ -160,7 +160,7 @@ func (s *rsession) commit(batch []*incoming, seq uint64) error {
 			if err := in.place(); err != nil {
 				s.log.Warn("cannot put a received file in place", "path", in.rel, "err", err)
 			}
-			dirs = append(dirs, in.dirfd)
+			dirs = append(dirs, in.dir.fd)
 		}
 		err := s.durableDirs(dirs)
 		for _, in := range batch {
@@ -181,30 +181,21 @@ func (s *rsession) commit(batch []*incoming, seq uint64) error {
 // closes it. An unnamed file is linked in place, or, where something has the name
 // already, linked under a temporary name and renamed over it.
 func (in *incoming) place() error {
+	dirfd := in.dir.fd
 	if in.tmp == "" {
-		err := linkTemp(int(in.f.Fd()), in.dirfd, in.name)
+		err := linkTemp(int(in.f.Fd()), dirfd, in.name)
 		if !errors.Is(err, unix.EEXIST) {
 			in.f.Close()
 			return err
 		}
 		in.tmp = tmpName()
-		if err := linkTemp(int(in.f.Fd()), in.dirfd, in.tmp); err != nil {
+		if err := linkTemp(int(in.f.Fd()), dirfd, in.tmp); err != nil {
 			in.f.Close()
 			return err
 		}
 	}
 	in.f.Close()
-	err := unix.Renameat(in.dirfd, in.tmp, in.dirfd, in.name)
-	if errors.Is(err, unix.EISDIR) || errors.Is(err, unix.ENOTEMPTY) || errors.Is(err, unix.EEXIST) {
-		// A directory where the file goes: the sender's tree has a file there now.
-		if err = removeAt(in.dirfd, in.name); err == nil {
-			err = unix.Renameat(in.dirfd, in.tmp, in.dirfd, in.name)
-		}
-	}
-	if err != nil {
-		unix.Unlinkat(in.dirfd, in.tmp, 0)
-	}
-	return err
+	return replaceAt(dirfd, in.tmp, in.name)
 }
 
 func (s *rsession) durable(batch []*incoming, one func(*incoming) error) error {

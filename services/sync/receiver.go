@@ -267,7 +267,6 @@ type incoming struct {
 	seq     uint64
 	rel     string
 	dir     *dirRef
-	dirfd   int // dir.fd
 	tmp     string
 	name    string
 	f       *os.File
@@ -536,7 +535,7 @@ func (s *rsession) begin(m *Msg) error {
 		s.hasher = NewContentHash()
 	}
 	s.hasher.Reset()
-	in := &incoming{seq: m.Seq, rel: m.Path, dir: dir, dirfd: dirfd, name: name, h: s.hasher, mode: m.Mode &^ (unix.S_ISUID | unix.S_ISGID), mtime: m.Mtime}
+	in := &incoming{seq: m.Seq, rel: m.Path, dir: dir, name: name, h: s.hasher, mode: m.Mode &^ (unix.S_ISUID | unix.S_ISGID), mtime: m.Mtime}
 	in.part = m.Size >= ResumeMinSize
 	perm := uint32(0o600)
 	if !in.part && in.mode&^0o777 == 0 && in.mode&processUmask() == 0 {
@@ -714,7 +713,7 @@ func (in *incoming) discard() {
 	in.closeBase()
 	in.f.Close()
 	if in.tmp != "" {
-		unix.Unlinkat(in.dirfd, in.tmp, 0)
+		unix.Unlinkat(in.dir.fd, in.tmp, 0)
 	}
 	in.dir.release()
 }
@@ -899,16 +898,7 @@ func (s *rsession) apply(m *Msg) error {
 			return classify(m.Path, err)
 		}
 		setTimes(dirfd, tmp, m.Mtime)
-		err = unix.Renameat(dirfd, tmp, dirfd, name)
-		if errors.Is(err, unix.EISDIR) || errors.Is(err, unix.ENOTEMPTY) || errors.Is(err, unix.EEXIST) {
-			if err = removeAt(dirfd, name); err == nil {
-				err = unix.Renameat(dirfd, tmp, dirfd, name)
-			}
-		}
-		if err != nil {
-			unix.Unlinkat(dirfd, tmp, 0)
-		}
-		return classify(m.Path, err)
+		return classify(m.Path, replaceAt(dirfd, tmp, name))
 	case MsgRename:
 		if m.Path2 == "" {
 			return &opError{err: errors.New("rename onto the module's root refused")}

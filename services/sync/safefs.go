@@ -209,6 +209,21 @@ func setTimes(dirfd int, name string, mtime int64) error {
 	return unix.UtimesNanoAt(dirfd, name, ts, unix.AT_SYMLINK_NOFOLLOW)
 }
 
+// replaceAt renames tmp over name in dirfd, removing a directory that is in the way (the
+// sender's tree has a file or symlink there now). On failure tmp is removed.
+func replaceAt(dirfd int, tmp, name string) error {
+	err := unix.Renameat(dirfd, tmp, dirfd, name)
+	if errors.Is(err, unix.EISDIR) || errors.Is(err, unix.ENOTEMPTY) || errors.Is(err, unix.EEXIST) {
+		if err = removeAt(dirfd, name); err == nil {
+			err = unix.Renameat(dirfd, tmp, dirfd, name)
+		}
+	}
+	if err != nil {
+		unix.Unlinkat(dirfd, tmp, 0)
+	}
+	return err
+}
+
 // setTimesFd sets the modification time of the open file fd (futimens(3): utimensat(2)
 // with no path), sparing the lookup of its name.
 func setTimesFd(fd int, mtime int64) error {
